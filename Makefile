@@ -1,0 +1,48 @@
+# driftcheck: `make demo` and `make test` set up everything they need (Debian, as root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-static iproute2 python3-venv
+LAB_INVENTORY := lab/run/inventory.yaml
+
+.PHONY: setup deps venv demo test unit lab-up lab-down lab-status lint clean
+
+setup: deps venv
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+lab-up: setup
+	$(PY) lab/labctl.py up
+
+lab-down:
+	@if [ -x $(PY) ]; then $(PY) lab/labctl.py down; else python3 lab/labctl.py down; fi
+
+lab-status:
+	$(PY) lab/labctl.py status
+
+demo: lab-up
+	$(PY) lab/demo.py
+
+# Unit tests, lint and type checks, then the lab tests; the lab is stopped even when tests fail.
+test: setup
+	$(PY) -m ruff check driftcheck checks tests lab
+	$(PY) -m mypy
+	$(PY) -m pytest tests/unit -q -p no:randomly
+	$(MAKE) lab-up
+	status=0; $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
+
+clean: lab-down
+	rm -rf lab/run $(VENV)

@@ -1,0 +1,3 @@
+"""Loads the driftcheck plugin; everything else lives in driftcheck/."""
+
+pytest_plugins = ["driftcheck.plugin"]

@@ -1,0 +1,138 @@
+"""Desired (a Module) against observed (redacted records): pure functions, no I/O.
+
+Each check returns a Verdict: the drift it found (changes) and what it could not prove
+(warnings). When the container is missing, every check reports the same CONTAINER_MISSING
+change, so the plan holds it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from driftcheck.imageref import parse_ref, refs_match
+from driftcheck.manifest import Module
+from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, ImageObservation
+
+STOPPED_STATUSES = frozenset({"created", "exited", "dead", "removing"})
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the repo and the host."""
+
+    #: a drift code, e.g. IMAGE_TAG_MISMATCH
+    code: str
+    #: the manifest key it concerns, e.g. image.ref
+    field: str
+    #: what the repo says
+    desired: str | None
+    #: what the host shows
+    observed: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "field": self.field, "desired": self.desired, "observed": self.observed}
+
+
+@dataclass(frozen=True)
+class Warning:
+    """Something that could not be proven; never changes the exit code."""
+
+    #: a warning code, e.g. IMAGE_DIGEST_NOT_VERIFIED
+    code: str
+    #: one line for the operator
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check."""
+
+    changes: tuple[Change, ...] = ()
+    warnings: tuple[Warning, ...] = field(default=())
+
+
+def _missing(module: Module) -> Verdict:
+    return Verdict((Change("CONTAINER_MISSING", "container", module.container_name, None),))
+
+
+def check_exists(module: Module, container: ContainerObservation | None) -> Verdict:
+    """The container exists (or, for desired absent, does not)."""
+    if module.state == "absent":
+        if container is None:
+            return Verdict()
+        return Verdict((Change("UNEXPECTEDLY_PRESENT", "desired.state", "absent", container.status),))
+    return _missing(module) if container is None else Verdict()
+
+
+def check_labels(module: Module, container: ContainerObservation | None) -> Verdict:
+    """Its compose project and service labels match the module."""
+    if container is None:
+        return _missing(module)
+    changes = []
+    project = container.label(PROJECT_LABEL)
+    if project != module.project:
+        changes.append(Change("PROJECT_LABEL_MISMATCH", "compose.project", module.project, project))
+    service = container.label(SERVICE_LABEL)
+    if service != module.service:
+        changes.append(Change("SERVICE_LABEL_MISMATCH", "compose.service", module.service, service))
+    return Verdict(tuple(changes))
+
+
+def check_state(module: Module, container: ContainerObservation | None) -> Verdict:
+    """It runs, or is stopped, as desired (running means State.Status == running)."""
+    if container is None:
+        return _missing(module)
+    status = container.status
+    if module.state == "running" and status != "running":
+        return Verdict((Change("NOT_RUNNING", "desired.state", "running", status),))
+    if module.state == "stopped" and status not in STOPPED_STATUSES:
+        return Verdict((Change("UNEXPECTEDLY_RUNNING", "desired.state", "stopped", status),))
+    return Verdict()
+
+
+def _repo_digests_for(repository: str, image: ImageObservation) -> set[str]:
+    digests = set()
+    for entry in image.repo_digests:
+        ref = parse_ref(entry)
+        if ref is not None and ref.repository == repository and ref.digest:
+            digests.add(ref.digest)
+    return digests
+
+
+def check_image(module: Module, container: ContainerObservation | None,
+                images: dict[str, ImageObservation]) -> Verdict:
+    """Its configured image ref matches; its digest is proven when the repo declares one."""
+    if container is None:
+        return _missing(module)
+    assert module.image_ref is not None
+    desired = parse_ref(module.image_ref)
+    observed = parse_ref(container.configured_image)
+    assert desired is not None
+    if observed is None or not refs_match(desired, observed):
+        return Verdict((Change("IMAGE_TAG_MISMATCH", "image.ref", module.image_ref, container.configured_image),))
+    image = images.get(container.image_id)
+    declared = module.image_digest or desired.digest
+    if image is None:
+        return Verdict(warnings=(
+            Warning("IMAGE_NOT_OBSERVED", f"image {container.image_id[:19]} of the container cannot be "
+                    "inspected on the host"),
+            Warning("IMAGE_DIGEST_NOT_VERIFIED", "the image ref matches but the running image could not be "
+                    "inspected to prove its digest"),
+        ))
+    repo_digests = _repo_digests_for(desired.repository, image)
+    pinned = observed.digest if module.digest_pinned_in_compose else None
+    if module.image_digest is not None:
+        if module.image_digest in repo_digests or module.image_digest == pinned:
+            return Verdict()
+        shown = ", ".join(sorted(repo_digests | ({pinned} if pinned else set()))) or None
+        return Verdict((Change("IMAGE_DIGEST_MISMATCH", "image.digest", module.image_digest, shown),))
+    if declared is not None and (declared in repo_digests or declared == observed.digest):
+        return Verdict()
+    return Verdict(warnings=(Warning(
+        "IMAGE_DIGEST_NOT_VERIFIED",
+        "the image ref matches, but no digest is declared (image.digest) to prove the running image"
+        if declared is None else
+        f"the image ref matches, but nothing on the host proves digest {declared}"),))

@@ -1,0 +1,68 @@
+"""The exceptions of driftcheck, in one tree.
+
+    DriftError                       base of everything driftcheck raises on purpose
+    ├── ManifestError(path, key, problem, code)
+    │                                a module.yaml or hosts.yaml is invalid
+    │                                (code MANIFEST_INVALID or INVENTORY_INVALID)
+    ├── ManifestErrors(errors)       several of those, found in one load
+    ├── ObservationError(host, code, message)
+    │                                a host could not be observed (HOST_UNREACHABLE,
+    │                                AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH,
+    │                                TIMEOUT, DOCKER_UNAVAILABLE, OBSERVATION_INVALID)
+    └── SafetyViolation(command)     a command not on the read-only allowlist was
+                                     about to be sent; raised before it leaves the process
+
+Third-party exceptions (yaml, paramiko, socket, json) are translated into these where
+they happen, so the rest of the code only ever sees this tree.
+"""
+
+from __future__ import annotations
+
+
+class DriftError(Exception):
+    """Base of every error driftcheck raises on purpose."""
+
+    code = "DRIFT_ERROR"
+
+
+class ManifestError(DriftError):
+    """A manifest or the inventory is invalid: names the file, the key and what was expected."""
+
+    def __init__(self, path: str, key: str | None, problem: str, code: str = "MANIFEST_INVALID"):
+        self.path = path
+        self.key = key
+        self.problem = problem
+        self.code = code
+        where = f"{path}: key '{key}'" if key else path
+        super().__init__(f"{where}: {problem}")
+
+
+class ManifestErrors(DriftError):
+    """Every problem found while loading the manifests and the inventory."""
+
+    code = "MANIFEST_INVALID"
+
+    def __init__(self, errors: list[ManifestError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class ObservationError(DriftError):
+    """A host could not be observed; the affected modules are errors, never in sync."""
+
+    def __init__(self, host: str, code: str, message: str):
+        self.host = host
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: host {host}: {message}")
+
+
+class SafetyViolation(DriftError):
+    """A command outside the read-only allowlist was about to be sent to a host."""
+
+    code = "SAFETY_VIOLATION"
+
+    def __init__(self, command: str, reason: str):
+        self.command = command
+        self.reason = reason
+        super().__init__(f"refused to send {command!r}: {reason}")

@@ -1,0 +1,134 @@
+"""Load and validate `hosts.yaml`: how to reach each host."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from driftcheck.errors import ManifestError
+from driftcheck.yamlfile import load_yaml
+
+HOST_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+POLICIES = ("strict", "accept-new")
+CODE = "INVENTORY_INVALID"
+MAX_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """One inventory entry, validated, with its paths expanded."""
+
+    #: inventory name, as modules refer to it
+    name: str
+    #: "paramiko" or "local"
+    scheme: str
+    #: address to connect to (None for local)
+    hostname: str | None
+    #: SSH user, None to take it from ssh_config or the local user
+    user: str | None
+    #: SSH port, None to take it from ssh_config or 22
+    port: int | None
+    #: private key file
+    identity_file: str | None
+    #: OpenSSH client config to read HostName, User, Port, IdentityFile, ProxyCommand from
+    ssh_config: str | None
+    #: known_hosts file; None means the user's and the system's
+    known_hosts: str | None
+    #: strict | accept-new
+    host_key_policy: str
+    #: seconds; bounds connect, banner, auth and each remote command
+    timeout: float
+
+
+def _path(value: Any, base: Path, display: str, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ManifestError(display, key, "expected a file path", CODE)
+    expanded = os.path.expanduser(os.path.expandvars(value))
+    return str(base / expanded) if not os.path.isabs(expanded) else expanded
+
+
+def parse_connection(value: Any, display: str, key: str) -> tuple[str, str | None, str | None, int | None]:
+    """`paramiko://[user@]host[:port]` or `local://` -> (scheme, hostname, user, port)."""
+    expected = "expected paramiko://[user@]host[:port] or local://"
+    if not isinstance(value, str):
+        raise ManifestError(display, key, f"{expected}, got a {type(value).__name__}", CODE)
+    if value == "local://":
+        return "local", None, None, None
+    if any(c.isspace() or ord(c) < 32 for c in value) or not value.startswith("paramiko://"):
+        raise ManifestError(display, key, f"{expected}, got {value[:80]!r}", CODE)
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ManifestError(display, key, f"{expected}: {exc}", CODE) from exc
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ManifestError(display, key, f"{expected}; no path, query or fragment", CODE)
+    if parts.password is not None:
+        raise ManifestError(display, key, "passwords do not belong in the inventory; use a key or ssh-agent", CODE)
+    host = parts.hostname
+    if not host or not (HOSTNAME_RE.match(host) or _is_ipv6(host)):
+        raise ManifestError(display, key, f"{expected}; the host part is not a host name or address", CODE)
+    user = parts.username
+    if user is not None and not USER_RE.match(user):
+        raise ManifestError(display, key, f"the user {user[:40]!r} is not a valid user name", CODE)
+    return "paramiko", host, user, port
+
+
+def _is_ipv6(host: str) -> bool:
+    return ":" in host and all(c in "0123456789abcdefABCDEF:." for c in host)
+
+
+def parse_inventory(data: Any, display: str, base: Path) -> dict[str, HostConfig]:
+    """Validate a parsed hosts.yaml; raises ManifestError naming the first problem."""
+    if not isinstance(data, dict) or set(data) != {"hosts"} or not isinstance(data["hosts"], dict):
+        raise ManifestError(display, "hosts", "expected a mapping 'hosts:' of host name -> settings", CODE)
+    hosts: dict[str, HostConfig] = {}
+    allowed = {"connection", "identity_file", "ssh_config", "known_hosts", "host_key_policy", "timeout"}
+    for name, entry in data["hosts"].items():
+        if not isinstance(name, str) or not HOST_NAME_RE.match(name):
+            raise ManifestError(display, f"hosts.{name}",
+                                "expected a host name matching ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", CODE)
+        prefix = f"hosts.{name}"
+        if not isinstance(entry, dict):
+            raise ManifestError(display, prefix, "expected a mapping with at least 'connection'", CODE)
+        for key in entry:
+            if key not in allowed:
+                raise ManifestError(display, f"{prefix}.{key}",
+                                    f"unknown key; expected one of: {', '.join(sorted(allowed))}", CODE)
+        if "connection" not in entry:
+            raise ManifestError(display, f"{prefix}.connection", "is required", CODE)
+        scheme, hostname, user, port = parse_connection(entry["connection"], display, f"{prefix}.connection")
+        policy = entry.get("host_key_policy", "strict")
+        if policy not in POLICIES:
+            raise ManifestError(display, f"{prefix}.host_key_policy",
+                                f"expected strict or accept-new, got {str(policy)[:40]!r}", CODE)
+        timeout = entry.get("timeout", 10)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
+            raise ManifestError(display, f"{prefix}.timeout",
+                                f"expected a number of seconds between 0 and {MAX_TIMEOUT:g}, got {timeout!r}", CODE)
+        paths = {k: _path(entry.get(k), base, display, f"{prefix}.{k}")
+                 for k in ("identity_file", "ssh_config", "known_hosts")}
+        for key in ("identity_file", "ssh_config"):
+            file = paths[key]
+            if file is not None and not os.path.isfile(file):
+                raise ManifestError(display, f"{prefix}.{key}", f"expected an existing file, {file} is not one", CODE)
+        hosts[name] = HostConfig(
+            name=name, scheme=scheme, hostname=hostname, user=user, port=port,
+            identity_file=paths["identity_file"], ssh_config=paths["ssh_config"],
+            known_hosts=paths["known_hosts"], host_key_policy=policy, timeout=float(timeout),
+        )
+    return hosts
+
+
+def load_inventory(path: Path, display: str) -> dict[str, HostConfig]:
+    """Read and validate hosts.yaml."""
+    return parse_inventory(load_yaml(path, display, CODE), display, path.resolve().parent)

@@ -1,0 +1,146 @@
+"""Build the plan (pure) and write a run's artifacts (atomically, at the edge)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+
+
+def new_run_id(now: datetime) -> str:
+    """UTC timestamp + short random suffix: sortable and unique."""
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unique(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[dict[str, Any]],
+               hosts: list[dict[str, Any]], errors: list[dict[str, Any]], pytest_status: int) -> dict[str, Any]:
+    """The plan of a run from the outcome of every selected check.
+
+    checks: one dict per selected check with module, host, container, check, outcome
+    (passed, failed, error, skipped, not_run), changes, warnings and error.
+    errors: run-level errors (invalid manifests, no module selected).
+    """
+    by_module: dict[str, list[dict[str, Any]]] = {}
+    for check in checks:
+        by_module.setdefault(check["module"], []).append(check)
+    modules = []
+    flat_changes: list[dict[str, Any]] = []
+    flat_warnings: list[dict[str, Any]] = []
+    flat_errors: list[dict[str, Any]] = list(errors)
+    for name in sorted(by_module):
+        entries = by_module[name]
+        first = entries[0]
+        changes = _unique(c for e in entries for c in e.get("changes", []))
+        warnings = _unique(w for e in entries for w in e.get("warnings", []))
+        module_errors = _unique(e["error"] for e in entries if e.get("error"))
+        for entry in entries:
+            if entry["outcome"] in ("error", "not_run") and not entry.get("error"):
+                module_errors = _unique([*module_errors, {
+                    "code": "NOT_CHECKED" if entry["outcome"] == "not_run" else "CHECK_FAILED",
+                    "message": f"check {entry['check']} " + ("did not run (the run ended early)"
+                                                             if entry["outcome"] == "not_run" else
+                                                             "failed without a verdict; see the test output"),
+                }])
+        status = "error" if module_errors else "drift" if changes else "in_sync"
+        error = module_errors[0] if module_errors else None
+        modules.append({
+            "module": name, "host": first["host"], "container": first["container"], "status": status,
+            "changes": changes, "warnings": warnings,
+            "error": None if error is None else {"code": error["code"], "message": error["message"]},
+        })
+        where = {"module": name, "host": first["host"]}
+        flat_changes += [{**where, **c} for c in changes]
+        flat_warnings += [{**where, **w} for w in warnings]
+        flat_errors += [{**where, "code": e["code"], "message": e["message"], "file": None, "key": None}
+                        for e in module_errors]
+    if pytest_status in (3, 4):
+        exit_code = pytest_status
+    elif flat_errors or pytest_status == 2:
+        exit_code = EXIT_ERROR
+    elif flat_changes:
+        exit_code = EXIT_DRIFT
+    else:
+        exit_code = EXIT_OK
+    count = {s: sum(1 for m in modules if m["status"] == s) for s in ("in_sync", "drift", "error")}
+    return {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": started_at,
+        "finished_at": finished_at, "exit_code": exit_code,
+        "summary": {"modules": len(modules), **count, "warnings": len(flat_warnings)},
+        "modules": modules, "changes": flat_changes, "warnings": flat_warnings,
+        "errors": flat_errors, "hosts": hosts,
+    }
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file beside path, then rename: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def to_json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8")
+
+
+def point_latest(reports_dir: Path, run_id: str) -> None:
+    """Replace reports/latest with a relative symlink to the run, atomically."""
+    tmp = reports_dir / f".latest.{secrets.token_hex(4)}.tmp"
+    os.symlink(run_id, tmp)
+    try:
+        os.replace(tmp, reports_dir / "latest")
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | None,
+              junit: bytes | None, plan_out: Path | None, move_latest: bool) -> Path:
+    """Write reports/<run-id>/{plan.json,report.json,junit.xml}, the --plan-out copy, then latest."""
+    run_dir: Path = reports_dir / str(plan["run_id"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan_bytes = to_json(plan)
+    if junit is not None:
+        write_atomic(run_dir / "junit.xml", junit)
+    if report is not None:
+        write_atomic(run_dir / "report.json", to_json(report))
+    write_atomic(run_dir / "plan.json", plan_bytes)
+    if plan_out is not None:
+        target = plan_out / "plan.json" if plan_out.is_dir() else plan_out
+        write_atomic(target, plan_bytes)
+    if move_latest:
+        point_latest(reports_dir, plan["run_id"])
+    return run_dir

@@ -1,0 +1,378 @@
+"""The pytest plugin: options, parametrization, fixtures, exit codes and artifacts. pytest only."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftcheck.compare import Verdict
+from driftcheck.errors import DriftError, ManifestError, ManifestErrors, ObservationError
+from driftcheck.inventory import HostConfig, load_inventory
+from driftcheck.manifest import Module, discover
+from driftcheck.observe import ContainerObservation, HostObserver, ImageObservation
+from driftcheck.plan import build_plan, iso, new_run_id, write_run
+from driftcheck.transport import Transport
+
+PROPERTY = "driftcheck"
+#: checks generated for a module whose desired state is absent (SPEC §9)
+ABSENT_CHECKS = frozenset({"exists"})
+OPTIONS = {
+    # option dest: (flag, env var, help)
+    "drift_modules_dir": ("--modules-dir", "DRIFT_MODULES_DIR", "folder of modules/<name>/module.yaml"),
+    "drift_inventory": ("--inventory", "DRIFT_INVENTORY", "the inventory (hosts.yaml)"),
+    "drift_plan_out": ("--plan-out", "DRIFT_PLAN_OUT", "also write plan.json here (a file or an existing folder)"),
+    "drift_reports_dir": ("--reports-dir", "DRIFT_REPORTS_DIR", "where reports/<run-id>/ folders go"),
+}
+
+
+class DriftDetected(AssertionError):
+    """A check found drift: a failing test whose message lists the changes."""
+
+
+@dataclass
+class DriftState:
+    """Everything the plugin keeps for one pytest session."""
+
+    config: pytest.Config
+    run_id: str
+    started: datetime
+    modules_dir: Path
+    inventory: Path
+    reports_dir: Path
+    plan_out: Path | None
+    junit_tmp: Path | None
+    modules: list[Module] = field(default_factory=list)
+    hosts: dict[str, HostConfig] = field(default_factory=dict)
+    load_errors: list[ManifestError] = field(default_factory=list)
+    is_drift_run: bool = False
+    interrupted: bool = False
+    selected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run_errors: list[dict[str, Any]] = field(default_factory=list)
+    observers: dict[str, HostObserver] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    run_dir: Path | None = None
+    write_error: str | None = None
+
+    def show(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(self.config.rootpath))
+        except ValueError:
+            return str(path)
+
+    def load(self) -> None:
+        try:
+            self.hosts = load_inventory(self.inventory, self.show(self.inventory))
+        except ManifestError as exc:
+            self.load_errors.append(exc)
+        self.modules, errors = discover(self.modules_dir, self.show)
+        self.load_errors += errors
+        seen: dict[tuple[str, str], Module] = {}
+        for module in self.modules:
+            if self.hosts and module.host not in self.hosts:
+                self.load_errors.append(ManifestError(
+                    module.path, "host", f"expected a host of {self.show(self.inventory)} "
+                    f"({', '.join(sorted(self.hosts))}), got {module.host!r}"))
+            other = seen.setdefault((module.host, module.container_name), module)
+            if other is not module:
+                self.load_errors.append(ManifestError(
+                    module.path, "compose", f"resolves to container {module.container_name} on host "
+                    f"{module.host}, which module {other.name} ({other.path}) already declares"))
+
+    def observer(self, host: str) -> HostObserver:
+        if host not in self.observers:
+            wanted = {s["container"] for s in self.selected.values() if s["host"] == host}
+            self.observers[host] = HostObserver(Transport(self.hosts[host]), wanted)
+        return self.observers[host]
+
+
+STATE = pytest.StashKey[DriftState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("driftcheck", "drift check of Docker Compose hosts")
+    for dest, (flag, env, text) in OPTIONS.items():
+        group.addoption(flag, dest=dest, default=None, metavar="PATH",
+                        help=f"{text} (env {env}); write it as {flag}=PATH")
+
+
+def _option_path(config: pytest.Config, dest: str, default: Path | None) -> Path | None:
+    _, env, _ = OPTIONS[dest]
+    value = config.getoption(dest) or os.environ.get(env) or None
+    if value is None:
+        return default
+    return config.invocation_params.dir / os.path.expanduser(value)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Belt and braces: testinfra logs command output at DEBUG; nothing here may log inspect output.
+    for name in ("testinfra", "paramiko"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    config.addinivalue_line("markers", "drift: a drift check generated from a module.yaml")
+    base = config.inipath.parent if config.inipath else config.rootpath
+    now = datetime.now(UTC)
+    plan_out = _option_path(config, "drift_plan_out", None)
+    if plan_out is not None and not plan_out.is_dir() and not plan_out.parent.is_dir():
+        raise pytest.UsageError(f"--plan-out={plan_out}: expected a file in an existing folder, or a folder")
+    junit_tmp = None
+    worker = hasattr(config, "workerinput")
+    if not worker and not config.option.xmlpath:
+        junit_tmp = Path(tempfile.mkdtemp(prefix="driftcheck-junit-")) / "junit.xml"
+        config.option.xmlpath = str(junit_tmp)
+    if hasattr(config.option, "json_report"):
+        config.option.json_report = True
+        config.option.json_report_file = None  # saved atomically by write_run instead
+    state = DriftState(
+        config=config, run_id=new_run_id(now), started=now,
+        modules_dir=_option_path(config, "drift_modules_dir", base / "modules") or base,
+        inventory=_option_path(config, "drift_inventory", base / "hosts.yaml") or base,
+        reports_dir=_option_path(config, "drift_reports_dir", base / "reports") or base,
+        plan_out=plan_out, junit_tmp=junit_tmp,
+    )
+    state.load()
+    for tag in sorted({t for m in state.modules for t in m.tags}):
+        config.addinivalue_line("markers", f"{tag}: modules tagged {tag}")
+    config.stash[STATE] = state
+    config.pluginmanager.register(SessionHooks(state), "driftcheck-session")
+    config.pluginmanager.register(ArtifactWriter(state), "driftcheck-writer")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        for name in ("driftcheck-session", "driftcheck-writer"):
+            plugin = config.pluginmanager.get_plugin(name)
+            if plugin is not None:
+                config.pluginmanager.unregister(plugin)
+        for observer in state.observers.values():
+            observer.transport.close()
+        if state.junit_tmp is not None:
+            shutil.rmtree(state.junit_tmp.parent, ignore_errors=True)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "drift_module" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash[STATE]
+    state.is_drift_run = True
+    if state.load_errors:
+        raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
+    check = metafunc.function.__name__.removeprefix("test_")
+    params = [
+        pytest.param(m, id=m.name, marks=[pytest.mark.drift, *(getattr(pytest.mark, t) for t in m.tags)])
+        for m in state.modules if m.state != "absent" or check in ABSENT_CHECKS
+    ]
+    metafunc.parametrize("drift_module", params)
+
+
+def _module_of(item: pytest.Item) -> Module | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("drift_module") if callspec is not None else None
+    return value if isinstance(value, Module) else None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    # An empty parameter set makes pytest add a skipped placeholder; a drift run has no use for it.
+    items[:] = [i for i in items if _module_of(i) is not None or "drift_module" not in getattr(i, "fixturenames", ())]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash[STATE]
+    for item in session.items:
+        module = _module_of(item)
+        if module is not None:
+            state.selected[item.nodeid] = {
+                "module": module.name, "host": module.host, "container": module.container_name,
+                "check": item.originalname.removeprefix("test_") if isinstance(item, pytest.Function) else item.name,
+            }
+    if state.is_drift_run and not state.load_errors and not state.selected:
+        state.run_errors.append({
+            "module": None, "host": None, "code": "NO_MODULES_SELECTED", "file": None, "key": None,
+            "message": "no module matched the selection (-k/-m) or no module is declared",
+        })
+
+
+def _record(node: pytest.Item, kind: str, value: dict[str, Any]) -> None:
+    node.user_properties.append((PROPERTY, {"kind": kind, **value}))
+
+
+@pytest.fixture
+def drift_container(request: pytest.FixtureRequest, drift_module: Module) -> ContainerObservation | None:
+    """The module's container as observed (None when missing); an observation failure is a setup error."""
+    state = request.config.stash[STATE]
+    try:
+        return state.observer(drift_module.host).containers().get(drift_module.container_name)
+    except ObservationError as exc:
+        _record(request.node, "error", {"code": exc.code, "message": exc.message})
+        raise
+
+
+@pytest.fixture
+def drift_images(request: pytest.FixtureRequest, drift_module: Module,
+                 drift_container: ContainerObservation | None) -> dict[str, ImageObservation]:
+    """The images the host's observed containers run, from one batched `docker image inspect`."""
+    if drift_container is None:
+        return {}
+    state = request.config.stash[STATE]
+    try:
+        return state.observer(drift_module.host).images()
+    except ObservationError as exc:
+        _record(request.node, "error", {"code": exc.code, "message": exc.message})
+        raise
+
+
+@pytest.fixture
+def drift_verdict(request: pytest.FixtureRequest) -> Any:
+    """Record a check's verdict for the plan; drift fails the test with the changes as its message."""
+
+    def verdict(result: Verdict) -> None:
+        __tracebackhide__ = True
+        _record(request.node, "verdict", {
+            "changes": [c.as_dict() for c in result.changes],
+            "warnings": [w.as_dict() for w in result.warnings],
+        })
+        if result.changes:
+            raise DriftDetected("\n".join(
+                f"{c.code} {c.field}: desired {c.desired!r}, observed {c.observed!r}" for c in result.changes))
+
+    return verdict
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, (DriftError, DriftDetected)):
+        # A plain message instead of a traceback: nothing from a frame's locals can reach any output.
+        exc = call.excinfo.value
+        report.longrepr = str(exc) if isinstance(exc, DriftDetected) else f"{exc.code}: {exc}"
+    return report
+
+
+class SessionHooks:
+    """Hooks that need the session's state but receive no config: one instance per session."""
+
+    def __init__(self, state: DriftState):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid not in self.state.selected:
+            return
+        record = self.state.records.setdefault(
+            report.nodeid, {"outcome": "not_run", "changes": [], "warnings": [], "error": None})
+        props: list[dict[str, Any]] = [v for k, v in report.user_properties if k == PROPERTY]  # type: ignore[misc]
+        errors = [p for p in props if p["kind"] == "error"]
+        verdicts = [p for p in props if p["kind"] == "verdict"]
+        if errors:
+            record["error"] = {"code": errors[-1]["code"], "message": errors[-1]["message"]}
+        if verdicts:
+            record["changes"], record["warnings"] = verdicts[-1]["changes"], verdicts[-1]["warnings"]
+        if report.when == "setup" and report.failed:
+            record["outcome"] = "error"
+        elif report.when == "setup" and report.skipped:
+            record["outcome"] = "skipped"
+        elif report.when == "call":
+            drift = bool(verdicts) and bool(record["changes"])
+            record["outcome"] = "passed" if report.passed else "failed" if drift else "error"
+        elif report.when == "teardown" and report.failed:
+            record["outcome"] = "error"
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.state.interrupted = True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        # Decide the plan and the exit status before json-report (tryfirst) reads session.exitstatus.
+        state = self.state
+        if state.is_drift_run and not session.config.option.collectonly:
+            for observer in state.observers.values():
+                observer.transport.close()
+            checks = [{**base, **state.records.get(nodeid, {"outcome": "not_run"})}
+                      for nodeid, base in state.selected.items()]
+            hosts = [{"host": name, "commands": list(o.transport.commands),
+                      "seconds": round(o.transport.seconds, 3),
+                      "error": None if o.error is None else {"code": o.error.code, "message": o.error.message}}
+                     for name, o in sorted(state.observers.items())]
+            errors = [{"module": None, "host": None, "code": e.code, "message": e.problem,
+                       "file": e.path, "key": e.key} for e in state.load_errors] + state.run_errors
+            state.plan = build_plan(
+                run_id=state.run_id, started_at=iso(state.started), finished_at=iso(datetime.now(UTC)),
+                checks=checks, hosts=hosts, errors=errors, pytest_status=int(session.exitstatus),
+            )
+            session.exitstatus = state.plan["exit_code"]
+        return (yield)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
+        if self.state.plan is not None:
+            json_report["plan"] = self.state.plan
+
+
+class ArtifactWriter:
+    """Writes the run's artifacts after json-report and junitxml have built theirs (trylast)."""
+
+    def __init__(self, state: DriftState):
+        self.state = state
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        state = self.state
+        if state.plan is None:
+            return
+        report = getattr(getattr(session.config, "_json_report", None), "report", None)
+        xmlpath = session.config.option.xmlpath
+        try:
+            junit = Path(xmlpath).read_bytes() if xmlpath and Path(xmlpath).is_file() else None
+            state.run_dir = write_run(state.reports_dir, state.plan, report, junit, state.plan_out,
+                                      move_latest=not state.interrupted)
+            if junit is not None and state.junit_tmp is not None:
+                _point_junit_summary_at(session.config, str(state.run_dir / "junit.xml"))
+        except OSError as exc:
+            state.write_error = f"could not write the run's artifacts under {state.show(state.reports_dir)}: {exc}"
+            session.exitstatus = 2
+
+
+def _point_junit_summary_at(config: pytest.Config, path: str) -> None:
+    # junitxml's "generated xml file" line would otherwise name the temp file it wrote.
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__name__ == "LogXML" and hasattr(plugin, "logfile"):
+            plugin.logfile = path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    state = terminalreporter.config.stash.get(STATE, None)
+    if state is None or state.plan is None:
+        return
+    plan = state.plan
+    tr = terminalreporter
+    tr.section("driftcheck")
+    width = max([len(f"{m['module']}@{m['host']}") for m in plan["modules"]] + [10])
+    for m in plan["modules"]:
+        label = {"in_sync": "IN SYNC", "drift": "DRIFT", "error": "ERROR"}[m["status"]]
+        parts = [f"{c['code']} {c['field']}: {c['desired']} → {c['observed']}" for c in m["changes"]]
+        if m["error"]:
+            parts.append(f"{m['error']['code']}: {m['error']['message']}")
+        parts += [f"warning {w['code']}" for w in m["warnings"]]
+        tr.write_line(f"{label:<8} {m['module'] + '@' + m['host']:<{width}}  {'; '.join(parts)}".rstrip(),
+                      red=m["status"] == "error", yellow=m["status"] == "drift", green=m["status"] == "in_sync")
+    for e in plan["errors"]:
+        if e["module"] is None:
+            where = f"{e['file']}: {e['key']}: " if e.get("file") and e.get("key") else \
+                f"{e['file']}: " if e.get("file") else ""
+            tr.write_line(f"ERROR    {e['code']}: {where}{e['message']}", red=True)
+    s = plan["summary"]
+    tr.write_line(f"{s['modules']} modules: {s['in_sync']} in sync, {s['drift']} drift, {s['error']} error, "
+                  f"{s['warnings']} warnings; exit {plan['exit_code']}")
+    if state.write_error:
+        tr.write_line(f"ERROR    {state.write_error}", red=True)
+    else:
+        tr.write_line(f"artifacts: {state.show(state.reports_dir / plan['run_id'])}/ "
+                      "(plan.json, report.json, junit.xml)")

@@ -1,0 +1,78 @@
+"""Strict YAML reading for manifests and the inventory: UTF-8 only, no duplicate keys, bounded size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from driftcheck.errors import ManifestError
+
+#: A manifest is a few hundred bytes; anything this large is a mistake or an attack.
+MAX_BYTES = 256 * 1024
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_Base):  # type: ignore[misc]
+    """SafeLoader (C-accelerated when available) that refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+def load_yaml(path: Path, display: str, code: str = "MANIFEST_INVALID") -> Any:
+    """Read and parse one YAML file, translating every failure into a ManifestError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(display, None, f"cannot be read: {exc.strerror}", code) from exc
+    if len(raw) > MAX_BYTES:
+        raise ManifestError(display, None, f"is {len(raw)} bytes; expected at most {MAX_BYTES}", code)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(display, None, f"is not valid UTF-8 (byte {exc.start})", code) from exc
+    try:
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _reject_aliases(node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        problem = str(exc).replace("\n", " ")
+        raise ManifestError(display, None, f"is not valid YAML: {problem}", code) from exc
+
+
+def _reject_aliases(node: yaml.Node) -> None:
+    # Aliases show up as the very same node object appearing twice; anchors as node.anchor.
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if id(current) in seen:
+            raise yaml.YAMLError(
+                f"anchors and aliases are not allowed (line {current.start_mark.line + 1})"
+            )
+        seen.add(id(current))
+        if depth > 32:
+            raise yaml.YAMLError("nesting deeper than 32 levels")
+        if isinstance(current, yaml.MappingNode):
+            for k, v in current.value:
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((v, depth + 1) for v in current.value)

@@ -1,0 +1,334 @@
+"""The local lab: a real dockerd + sshd on loopback, isolated from any daemon already running.
+
+    python lab/labctl.py up      # start (idempotent) and converge to the baseline
+    python lab/labctl.py down    # stop what `up` started, by pid, and nothing else
+    python lab/labctl.py status
+
+Everything lives under lab/run/ (git-ignored): containerd and dockerd with their own roots,
+sockets and pidfiles; sshd on a free 127.0.0.1 port with generated keys; a known_hosts file;
+a `docker` wrapper first on the lab user's PATH that logs every command it is asked to run;
+and inventory.yaml, which names the hosts of the example modules.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "lab" / "run"
+BIN = RUN / "bin"
+SSH = RUN / "ssh"
+FAULTS = RUN / "faults"
+DOCKER_SOCK = RUN / "docker.sock"
+CONTAINERD_SOCK = RUN / "containerd.sock"
+COMMAND_LOG = RUN / "docker-commands.log"
+INVENTORY = RUN / "inventory.yaml"
+LAB_USER = "driftlab"
+DOCKER_GROUP = "docker"
+REAL_DOCKER = "/usr/bin/docker"
+PROJECT = "home-platform"
+COMPOSE_FILE = REPO / "lab" / "compose" / "home-platform.yaml"
+#: The hosts of the example modules; all of them are this one lab machine.
+LAB_HOSTS = ("rs2000",)
+#: Every image ref the lab and its tests use; each is its own `docker import` (its own id).
+IMAGES = (
+    "redis:7.2-alpine", "redis:7.0-alpine", "postgres:16-alpine", "traefik:v3.1",
+    "ghcr.io/gethomepage/homepage:v0.9.6", "louislam/uptime-kuma:1", "louislam/uptime-kuma:2",
+    "restic/restic:0.16.4", "lab/app:1", "lab/app:2",
+)
+
+
+def log(message: str) -> None:
+    print(f"lab: {message}", flush=True)
+
+
+def docker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["DOCKER_HOST"] = f"unix://{DOCKER_SOCK}"
+    env.pop("DOCKER_CONTEXT", None)
+    env["LAB_SECRET"] = lab_secret()
+    return env
+
+
+def lab_secret() -> str:
+    """A distinctive value planted in the lab containers' env; it must never appear in any output."""
+    path = RUN / "secret"
+    if not path.exists():
+        RUN.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"labsecret-{secrets.token_hex(8)}\n")
+    return path.read_text().strip()
+
+
+def compose_bin() -> str:
+    candidate = Path(sys.executable).parent / "docker-compose"
+    return str(candidate) if candidate.exists() else shutil.which("docker-compose") or "docker-compose"
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, check: bool = True,
+        quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
+    if check and done.returncode != 0:
+        raise SystemExit(f"lab: {' '.join(argv[:4])} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    if not quiet and done.stdout.strip() and os.environ.get("LAB_VERBOSE"):
+        print(done.stdout)
+    return done
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run([REAL_DOCKER, *args], env=docker_env(), check=check, quiet=True)
+
+
+def compose(*args: str, project: str = PROJECT, file: Path = COMPOSE_FILE,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**docker_env(), **(extra_env or {})}
+    return run([compose_bin(), "-p", project, "-f", str(file), *args], env=env)
+
+
+def pid_alive(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def wait_for(predicate, what: str, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"lab: {what} did not come up within {seconds:g}s")
+
+
+def start_daemon(argv: list[str], pidfile: Path, logfile: Path) -> int:
+    with open(logfile, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def ensure_user() -> None:
+    if run(["getent", "group", DOCKER_GROUP], check=False).returncode != 0:
+        run(["groupadd", "--system", DOCKER_GROUP])
+    try:
+        pwd.getpwnam(LAB_USER)
+    except KeyError:
+        run(["useradd", "--create-home", "--shell", "/bin/sh", "--groups", DOCKER_GROUP, LAB_USER])
+    run(["usermod", "--append", "--groups", DOCKER_GROUP, LAB_USER])
+    # useradd leaves the account locked ("!"); with UsePAM no, sshd refuses a locked account.
+    run(["usermod", "--password", "*", LAB_USER])
+
+
+def start_docker() -> None:
+    for sub in ("containerd-root", "containerd-state", "docker-data", "docker-exec"):
+        (RUN / sub).mkdir(parents=True, exist_ok=True)
+    if pid_alive(RUN / "containerd.pid") is None:
+        config = RUN / "containerd.toml"
+        config.write_text(
+            'version = 2\n'
+            f'root = "{RUN / "containerd-root"}"\nstate = "{RUN / "containerd-state"}"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{CONTAINERD_SOCK}"\n'
+            f'[ttrpc]\n  address = "{CONTAINERD_SOCK}.ttrpc"\n'
+            '[debug]\n  address = ""\n[metrics]\n  address = ""\n'
+        )
+        start_daemon(["containerd", "--config", str(config)], RUN / "containerd.pid", RUN / "containerd.log")
+        wait_for(CONTAINERD_SOCK.exists, "containerd")
+        log("containerd started")
+    if pid_alive(RUN / "docker.pid") is None:
+        DOCKER_SOCK.unlink(missing_ok=True)
+        start_daemon([
+            "dockerd", "--data-root", str(RUN / "docker-data"), "--exec-root", str(RUN / "docker-exec"),
+            "--host", f"unix://{DOCKER_SOCK}", "--pidfile", str(RUN / "docker.pid"),
+            "--containerd", str(CONTAINERD_SOCK), "--group", DOCKER_GROUP,
+            "--bridge=none", "--iptables=false", "--ip6tables=false",
+        ], RUN / "dockerd.pid-launcher", RUN / "dockerd.log")
+        wait_for(lambda: docker("version", check=False).returncode == 0, "dockerd", 60)
+        log("dockerd started")
+
+
+def ensure_images() -> None:
+    have = set(docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+    missing = [ref for ref in IMAGES if ref not in have]
+    if not missing:
+        return
+    root = RUN / "rootfs"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2("/bin/busybox", root / "bin" / "busybox")
+    for applet in ("sh", "sleep", "cat", "ls", "env", "true"):
+        (root / "bin" / applet).symlink_to("busybox")
+    tarball = RUN / "rootfs.tar"
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(root, arcname=".")
+    for ref in missing:
+        docker("import", "--change", 'CMD ["/bin/sleep", "2147483647"]', str(tarball), ref)
+    log(f"imported {len(missing)} image(s)")
+
+
+def converge() -> None:
+    """The baseline the example modules describe (undoes the demo's drift)."""
+    compose("up", "--detach", "--remove-orphans", "--quiet-pull")
+    compose("stop", "nightly-backup")
+    docker("rm", "--force", f"{PROJECT}-legacy-wiki-1", check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_docker_wrapper() -> None:
+    BIN.mkdir(parents=True, exist_ok=True)
+    FAULTS.mkdir(parents=True, exist_ok=True)
+    os.chmod(FAULTS, 0o755)
+    wrapper = BIN / "docker"
+    wrapper.write_text(f"""#!/bin/sh
+# The lab host's `docker`: logs each command it is asked to run, then runs the real CLI.
+# Tests inject faults by creating files in {FAULTS}.
+printf '%s\\n' "$*" >> {COMMAND_LOG}
+if [ -e {FAULTS}/hang ]; then exec sleep 120; fi
+if [ -e {FAULTS}/garbage ]; then echo '{{"not": "json"'; exit 0; fi
+exec {REAL_DOCKER} "$@"
+""")
+    wrapper.chmod(0o755)
+    if not COMMAND_LOG.exists():
+        COMMAND_LOG.touch()
+    shutil.chown(COMMAND_LOG, LAB_USER)
+    COMMAND_LOG.chmod(0o644)
+
+
+def start_sshd() -> int:
+    SSH.mkdir(parents=True, exist_ok=True)
+    SSH.chmod(0o755)
+    host_key, client_key = SSH / "host_ed25519", SSH / "client_ed25519"
+    if not host_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "driftlab-host", "-f", str(host_key)])
+    if not client_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "driftlab-client", "-f", str(client_key)])
+    authorized = SSH / "authorized_keys"
+    shutil.copy(f"{client_key}.pub", authorized)
+    authorized.chmod(0o644)
+    port_file = RUN / "sshd.port"
+    pidfile = RUN / "sshd.pid"
+    if pid_alive(pidfile) is not None and port_file.exists():
+        return int(port_file.read_text())
+    port = free_port()
+    config = SSH / "sshd_config"
+    config.write_text(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {host_key}
+PidFile {pidfile}
+AuthorizedKeysFile {authorized}
+AllowUsers {LAB_USER}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+UsePAM no
+StrictModes no
+X11Forwarding no
+AllowTcpForwarding no
+SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin
+""")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    run(["/usr/sbin/sshd", "-f", str(config), "-E", str(RUN / "sshd.log")])
+    wait_for(lambda: pid_alive(pidfile) is not None, "sshd")
+    port_file.write_text(f"{port}\n")
+    known = SSH / "known_hosts"
+    key_type, key_b64 = Path(f"{host_key}.pub").read_text().split()[:2]
+    known.write_text(f"[127.0.0.1]:{port} {key_type} {key_b64}\n")
+    log(f"sshd started on 127.0.0.1:{port}")
+    return port
+
+
+def write_inventory(port: int) -> None:
+    lines = ["# Written by lab/labctl.py up: the lab's inventory (git-ignored).", "hosts:"]
+    for name in LAB_HOSTS:
+        lines += [
+            f"  {name}:",
+            f"    connection: paramiko://{LAB_USER}@127.0.0.1:{port}",
+            f"    identity_file: {SSH / 'client_ed25519'}",
+            f"    known_hosts: {SSH / 'known_hosts'}",
+            "    timeout: 10",
+        ]
+    INVENTORY.write_text("\n".join(lines) + "\n")
+
+
+def up() -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("lab: run as root (it starts dockerd and sshd)")
+    RUN.mkdir(parents=True, exist_ok=True)
+    RUN.chmod(0o755)
+    ensure_user()
+    start_docker()
+    ensure_images()
+    converge()
+    write_docker_wrapper()
+    port = start_sshd()
+    write_inventory(port)
+    log(f"up: inventory {INVENTORY.relative_to(REPO)}, DOCKER_HOST=unix://{DOCKER_SOCK}")
+
+
+def stop_pid(pidfile: Path, name: str, seconds: float = 20.0) -> None:
+    pid = pid_alive(pidfile)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            # reap it if it is our child (it is not, normally)
+        except OSError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    log(f"{name} stopped (pid {pid})")
+
+
+def down() -> None:
+    stop_pid(RUN / "sshd.pid", "sshd")
+    stop_pid(RUN / "docker.pid", "dockerd", 30)
+    stop_pid(RUN / "containerd.pid", "containerd")
+
+
+def status() -> int:
+    rc = 0
+    for name in ("containerd", "docker", "sshd"):
+        pid = pid_alive(RUN / f"{name}.pid")
+        print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+        rc |= pid is None
+    return rc
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "status"
+    if command == "up":
+        up()
+    elif command == "down":
+        down()
+    elif command == "status":
+        return status()
+    else:
+        print(__doc__)
+        return 4
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
