@@ -112,6 +112,15 @@ def _option_path(config: pytest.Config, dest: str, default: Path | None) -> Path
     return config.invocation_params.dir / os.path.expanduser(value)
 
 
+def _may_collect_checks(config: pytest.Config, checks: Path) -> bool:
+    """Whether the command line reaches checks/ (the project's own tests/ get no junit of ours)."""
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == checks or checks in path.parents or path in checks.parents:
+            return True
+    return False
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Belt and braces: testinfra logs command output at DEBUG; nothing here may log inspect output.
@@ -125,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--plan-out={plan_out}: expected a file in an existing folder, or a folder")
     junit_tmp = None
     worker = hasattr(config, "workerinput")
-    if not worker and not config.option.xmlpath:
+    if not worker and not config.option.xmlpath and _may_collect_checks(config, base / "checks"):
         junit_tmp = Path(tempfile.mkdtemp(prefix="driftcheck-junit-")) / "junit.xml"
         config.option.xmlpath = str(junit_tmp)
     if hasattr(config.option, "json_report"):
@@ -285,8 +294,10 @@ class SessionHooks:
         elif report.when == "teardown" and report.failed:
             record["outcome"] = "error"
 
-    def pytest_keyboard_interrupt(self) -> None:
-        self.state.interrupted = True
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest raises Session.Interrupted (a KeyboardInterrupt) for collection errors and -x too.
+        if not isinstance(excinfo.value, pytest.Session.Interrupted):
+            self.state.interrupted = True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Any:

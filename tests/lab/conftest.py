@@ -1,0 +1,102 @@
+"""The lab tests: run the suite as a user would (a subprocess) against the real lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "lab"))
+import labctl  # noqa: E402
+
+DRIFT_MODULES = REPO / "fixtures" / "lab" / "modules"
+DRIFT_COMPOSE = REPO / "fixtures" / "lab" / "drift-lab.yaml"
+
+
+@dataclass
+class SuiteRun:
+    """One run of the drift suite in a subprocess."""
+
+    rc: int
+    output: str
+    plan: dict[str, Any] | None
+    seconds: float
+    run_dir: Path | None
+
+    def statuses(self) -> dict[str, str]:
+        assert self.plan is not None
+        return {m["module"]: m["status"] for m in self.plan["modules"]}
+
+    def codes(self) -> dict[str, list[str]]:
+        assert self.plan is not None
+        return {m["module"]: sorted(c["code"] for c in m["changes"]) for m in self.plan["modules"]}
+
+
+@pytest.fixture(scope="session")
+def lab() -> Path:
+    """The lab must be up (make lab-up); a missing lab fails the tests, it never skips them."""
+    assert labctl.INVENTORY.exists(), "the lab is not up: run `make lab-up`"
+    assert labctl.status() == 0, "a lab daemon is down: run `make lab-up`"
+    labctl.converge()  # undo a demo's drift: the baseline is what the example modules describe
+    return labctl.INVENTORY
+
+
+def lab_inventory() -> dict[str, Any]:
+    return yaml.safe_load(labctl.INVENTORY.read_text())
+
+
+def write_inventory(path: Path, **overrides: Any) -> Path:
+    """The lab's inventory with some settings of host rs2000 replaced."""
+    data = lab_inventory()
+    data["hosts"]["rs2000"].update(overrides)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def command_log() -> Iterator[Path]:
+    """The lab host's own record of every docker command it was asked to run (emptied first)."""
+    labctl.COMMAND_LOG.write_text("")
+    yield labctl.COMMAND_LOG
+
+
+def logged_commands() -> list[str]:
+    return [line for line in labctl.COMMAND_LOG.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def drift_lab(lab: Path) -> Iterator[None]:
+    """Deploy compose project drift-lab with real drift: stopped, wrong tag, relabelled, ..."""
+    labctl.compose("up", "--detach", "--force-recreate", project="drift-lab", file=DRIFT_COMPOSE)
+    labctl.compose("stop", "stopped", "stopped-ok", project="drift-lab", file=DRIFT_COMPOSE)
+    yield
+    labctl.compose("down", "--timeout", "1", project="drift-lab", file=DRIFT_COMPOSE)
+
+
+def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules: Path | None = None,
+              env: dict[str, str] | None = None, timeout: float = 120) -> SuiteRun:
+    reports = tmp_path / "reports"
+    command = [sys.executable, "-m", "pytest", f"--reports-dir={reports}",
+               f"--inventory={inventory or labctl.INVENTORY}", *args]
+    if modules is not None:
+        command.append(f"--modules-dir={modules}")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
+    full_env.update(env or {})
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    seconds = time.monotonic() - started
+    latest = reports / "latest"
+    run_dir = latest.resolve() if latest.exists() else None
+    plan = json.loads((run_dir / "plan.json").read_text()) if run_dir else None
+    return SuiteRun(done.returncode, done.stdout + done.stderr, plan, seconds, run_dir)

@@ -1,0 +1,115 @@
+"""The suite against the real lab: in sync, every kind of drift, selection, artifacts, command count."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import labctl
+from conftest import DRIFT_MODULES, logged_commands, run_suite
+
+EXPECTED_DRIFT = {
+    "in-sync": ("in_sync", []),
+    "stopped": ("drift", ["NOT_RUNNING"]),
+    "wrong-tag": ("drift", ["IMAGE_TAG_MISMATCH"]),
+    "relabelled": ("drift", ["SERVICE_LABEL_MISMATCH"]),
+    "should-stop": ("drift", ["UNEXPECTEDLY_RUNNING"]),
+    "should-be-gone": ("drift", ["UNEXPECTEDLY_PRESENT"]),
+    "stopped-ok": ("in_sync", []),
+    "missing": ("drift", ["CONTAINER_MISSING"]),
+    "absent-ok": ("in_sync", []),
+}
+
+
+def test_baseline_is_in_sync_with_at_most_three_commands(lab, command_log, tmp_path):
+    run = run_suite(tmp_path)
+    assert run.rc == 0, run.output
+    assert run.plan is not None
+    assert set(run.statuses().values()) == {"in_sync"}
+    assert len(run.plan["modules"]) == len(list((labctl.REPO / "modules").iterdir()))
+    sent = logged_commands()
+    # Counted on the host's side (the lab user's docker wrapper), not only from the plan's record.
+    assert 1 <= len(sent) <= 3, sent
+    assert [c.split()[0:2] for c in sent] == [["ps", "--all"], ["inspect", "--type"], ["image", "inspect"]]
+    assert len(run.plan["hosts"]) == 1
+    assert len(run.plan["hosts"][0]["commands"]) == len(sent)
+
+
+def test_every_kind_of_drift_is_found(drift_lab, command_log, tmp_path):
+    run = run_suite(tmp_path, modules=DRIFT_MODULES)
+    assert run.rc == 1, run.output
+    plan = run.plan
+    assert plan is not None and plan["exit_code"] == 1
+    assert {m: (s, run.codes()[m]) for m, s in run.statuses().items()} == EXPECTED_DRIFT
+    # The flat list holds each change once, with its module and host.
+    flat = sorted((c["module"], c["code"]) for c in plan["changes"])
+    assert flat == sorted((m, code) for m, (_, codes) in EXPECTED_DRIFT.items() for code in codes)
+    assert all(c["host"] == "rs2000" for c in plan["changes"])
+    wrong_tag = next(c for c in plan["changes"] if c["module"] == "wrong-tag")
+    assert (wrong_tag["field"], wrong_tag["desired"], wrong_tag["observed"]) == ("image.ref", "lab/app:1", "lab/app:2")
+    assert plan["summary"] == {"modules": 9, "in_sync": 3, "drift": 6, "error": 0,
+                               "warnings": len(plan["warnings"])}
+    failing = {line.split()[1] for line in run.output.splitlines() if line.startswith("FAILED ")}
+    assert failing == {
+        "checks/test_container.py::test_exists[missing]", "checks/test_container.py::test_labels[missing]",
+        "checks/test_container.py::test_state[missing]", "checks/test_container.py::test_image[missing]",
+        "checks/test_container.py::test_exists[should-be-gone]",
+        "checks/test_container.py::test_labels[relabelled]", "checks/test_container.py::test_state[stopped]",
+        "checks/test_container.py::test_state[should-stop]", "checks/test_container.py::test_image[wrong-tag]",
+    }
+    assert len(logged_commands()) <= 3
+
+
+def test_k_narrows_the_run_and_the_plan(drift_lab, command_log, tmp_path):
+    run = run_suite(tmp_path, "-k", "wrong-tag", modules=DRIFT_MODULES)
+    assert run.rc == 1, run.output
+    assert run.statuses() == {"wrong-tag": "drift"}
+    assert "4 deselected" not in run.output and "1 failed, 3 passed" in run.output
+    junit = ET.parse(run.run_dir / "junit.xml").getroot()
+    names = sorted(case.get("name") for case in junit.iter("testcase"))
+    assert names == ["test_exists[wrong-tag]", "test_image[wrong-tag]", "test_labels[wrong-tag]",
+                     "test_state[wrong-tag]"]
+    in_sync = run_suite(tmp_path / "again", "-k", "in-sync", modules=DRIFT_MODULES)
+    assert in_sync.rc == 0 and in_sync.statuses() == {"in-sync": "in_sync"}
+
+
+def test_k_on_one_check_covers_only_that_check(drift_lab, tmp_path):
+    run = run_suite(tmp_path, "-k", "test_state", modules=DRIFT_MODULES)
+    assert run.rc == 1
+    codes = {code for codes in run.codes().values() for code in codes}
+    assert codes == {"NOT_RUNNING", "UNEXPECTEDLY_RUNNING", "CONTAINER_MISSING"}
+    assert "absent-ok" not in run.statuses()  # absent modules have only test_exists
+
+
+def test_m_selects_by_tag(drift_lab, tmp_path):
+    run = run_suite(tmp_path, "-m", "canary", "--strict-markers", modules=DRIFT_MODULES)
+    assert run.rc == 1, run.output
+    assert run.statuses() == {"in-sync": "in_sync", "wrong-tag": "drift"}
+
+
+def test_artifacts_of_a_run(lab, tmp_path):
+    plan_out = tmp_path / "out"
+    plan_out.mkdir()
+    run = run_suite(tmp_path, f"--plan-out={plan_out}")
+    assert run.rc == 0 and run.run_dir is not None
+    assert sorted(p.name for p in run.run_dir.iterdir()) == ["junit.xml", "plan.json", "report.json"]
+    assert (tmp_path / "reports" / "latest").readlink() == Path(run.plan["run_id"])
+    report = json.loads((run.run_dir / "report.json").read_text())
+    assert report["plan"] == run.plan and report["exitcode"] == 0
+    assert json.loads((plan_out / "plan.json").read_text()) == run.plan
+    assert ET.parse(run.run_dir / "junit.xml").getroot().find("testsuite") is not None
+
+
+def test_no_module_selected_is_an_error(lab, command_log, tmp_path):
+    run = run_suite(tmp_path, "-k", "no-such-module")
+    assert run.rc == 2, run.output
+    assert [e["code"] for e in run.plan["errors"]] == ["NO_MODULES_SELECTED"]
+    assert logged_commands() == []
+
+
+def test_collect_only_writes_nothing(lab, command_log, tmp_path):
+    run = run_suite(tmp_path, "--collect-only", "-q")
+    assert run.rc == 0, run.output
+    assert not (tmp_path / "reports").exists()
+    assert logged_commands() == []
