@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import labctl  # noqa: E402
+import labctl
 
 REPO = labctl.REPO
 

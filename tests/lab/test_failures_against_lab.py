@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import labctl
+
 from conftest import logged_commands, run_suite, write_inventory
 
 

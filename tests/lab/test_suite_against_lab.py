@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import labctl
+
 from conftest import DRIFT_MODULES, logged_commands, run_suite
 
 EXPECTED_DRIFT = {

@@ -1,0 +1,144 @@
+"""manifest and inventory: every error names the file, the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import make_module
+from driftcheck.errors import ManifestError
+from driftcheck.inventory import load_inventory, parse_inventory
+from driftcheck.manifest import discover, load_module_file
+
+VALID = """schema_version: 2
+name: honcho-redis
+host: rs2000
+tags: [tier0]
+compose:
+  project: home-platform
+  service: honcho-redis
+image:
+  ref: redis:7.2-alpine
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "honcho-redis") -> Path:
+    path = tmp_path / name / "module.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_valid_module_defaults(tmp_path):
+    module = load_module_file(write(tmp_path, VALID), "m.yaml")
+    assert module.container_name == "home-platform-honcho-redis-1"
+    assert module.state == "running" and module.tags == ("tier0",)
+
+
+# (replace this, with that) in VALID -> expected key in the error
+BAD = [
+    ("schema_version: 2", "schema_version: 1", "schema_version"),
+    ("schema_version: 2", "schema_version: '2'", "schema_version"),
+    ("name: honcho-redis", "name: other", "name"),
+    ("host: rs2000", "host: rs2000\nextra: 1", "extra"),
+    ("tags: [tier0]", "tags: [Tier0]", "tags[0]"),
+    ("tags: [tier0]", "tags: [skip]", "tags[0]"),
+    ("tags: [tier0]", "tags: [manifest]", "tags[0]"),
+    ("  project: home-platform", "  project: Home", "compose.project"),
+    ("  project: home-platform", "  project: 'a;b'", "compose.project"),
+    ("  project: home-platform", "  project: '$(id)'", "compose.project"),
+    ("  service: honcho-redis", "  service: '--format'", "compose.service"),
+    ("  service: honcho-redis", "  service: 'a b'", "compose.service"),
+    ("  service: honcho-redis", "  service: honcho-redis\n  container_name: '`id`'", "compose.container_name"),
+    ("  service: honcho-redis", "  service: honcho-redis\n  file: ../../etc/passwd", "compose.file"),
+    ("  ref: redis:7.2-alpine", "  ref: 'redis:7.2;rm'", "image.ref"),
+    ("  ref: redis:7.2-alpine", "  ref: '-redis'", "image.ref"),
+    ("  ref: redis:7.2-alpine", "  ref: redis:7.2-alpine\n  digest: sha256:abc", "image.digest"),
+    ("  ref: redis:7.2-alpine", "  ref: redis:7.2-alpine\n  digest_pinned_in_compose: 'yes'",
+     "image.digest_pinned_in_compose"),
+    ("image:\n  ref: redis:7.2-alpine\n", "desired:\n  state: running\n", "image"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  state: gone", "desired.state"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  ports: ['80:80']", "desired.ports"),
+    ("host: rs2000", "host: rs2000\nignore: []", "ignore"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key"), BAD)
+def test_bad_manifest_names_file_and_key(tmp_path, old, new, key):
+    assert old in VALID
+    path = write(tmp_path, VALID.replace(old, new))
+    with pytest.raises(ManifestError) as info:
+        load_module_file(path, "modules/honcho-redis/module.yaml")
+    assert info.value.key == key
+    assert str(info.value).startswith(f"modules/honcho-redis/module.yaml: key '{key}': ")
+
+
+@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "x: &a [1]\ny: *a\n", "a: [\n", "- 1\n"])
+def test_bad_yaml_is_a_manifest_error(tmp_path, text):
+    with pytest.raises(ManifestError) as info:
+        load_module_file(write(tmp_path, text), "m.yaml")
+    assert info.value.path == "m.yaml"
+
+
+def test_non_utf8_and_oversized(tmp_path):
+    path = write(tmp_path, "")
+    path.write_bytes(b"name: \xff\n")
+    with pytest.raises(ManifestError, match="UTF-8"):
+        load_module_file(path, "m.yaml")
+    path.write_bytes(b"#" * 300_000)
+    with pytest.raises(ManifestError, match="bytes"):
+        load_module_file(path, "m.yaml")
+
+
+def test_reserved_names(tmp_path):
+    for name in ("and", "or", "not"):
+        with pytest.raises(ManifestError, match="reserved"):
+            load_module_file(write(tmp_path, VALID.replace("honcho-redis\nhost", f"{name}\nhost"), name), "m")
+
+
+def test_discover_collects_every_problem(tmp_path):
+    write(tmp_path, VALID)
+    write(tmp_path, VALID.replace("schema_version: 2", "schema_version: 3"), "b")
+    (tmp_path / "empty").mkdir()
+    modules, errors = discover(tmp_path, str)
+    assert [m.name for m in modules] == ["honcho-redis"]
+    assert len(errors) == 2
+
+
+def test_absent_module_needs_no_image():
+    module = make_module(desired={"state": "absent"}, image=None)
+    assert module.image_ref is None
+
+
+INVENTORY_BAD = [
+    ({"connection": "ssh://a"}, "hosts.h.connection"),
+    ({"connection": "paramiko://u:pw@a"}, "hosts.h.connection"),
+    ({"connection": "paramiko://a;b"}, "hosts.h.connection"),
+    ({"connection": "paramiko://a:99999"}, "hosts.h.connection"),
+    ({"connection": "paramiko://a", "host_key_policy": "ignore"}, "hosts.h.host_key_policy"),
+    ({"connection": "paramiko://a", "timeout": 0}, "hosts.h.timeout"),
+    ({"connection": "paramiko://a", "identity_file": "/nonexistent/key"}, "hosts.h.identity_file"),
+    ({"connection": "paramiko://a", "proxy": "x"}, "hosts.h.proxy"),
+    ({}, "hosts.h.connection"),
+]
+
+
+@pytest.mark.parametrize(("entry", "key"), INVENTORY_BAD)
+def test_bad_inventory(tmp_path, entry, key):
+    with pytest.raises(ManifestError) as info:
+        parse_inventory({"hosts": {"h": entry}}, "hosts.yaml", tmp_path)
+    assert info.value.code == "INVENTORY_INVALID" and info.value.key == key
+
+
+def test_inventory_paths_resolve_against_its_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEYS", "keys")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "id").write_text("")
+    path = tmp_path / "hosts.yaml"
+    path.write_text("hosts:\n  h:\n    connection: paramiko://deploy@h.tail1234.ts.net:2222\n"
+                    "    identity_file: $KEYS/id\n    known_hosts: kh\n")
+    host = load_inventory(path, "hosts.yaml")["h"]
+    assert (host.user, host.hostname, host.port) == ("deploy", "h.tail1234.ts.net", 2222)
+    assert host.identity_file == str(tmp_path / "keys" / "id")
+    assert host.known_hosts == str(tmp_path / "kh") and host.host_key_policy == "strict"

@@ -1,0 +1,60 @@
+"""plan: statuses, exit codes and the flat lists, from check outcomes alone."""
+
+from __future__ import annotations
+
+import json
+
+from driftcheck.plan import build_plan, write_run
+
+CHANGE = {"code": "CONTAINER_MISSING", "field": "container", "desired": "p-a-1", "observed": None}
+
+
+def check(module, name, outcome, changes=(), error=None, warnings=()):
+    return {"module": module, "host": "h", "container": f"p-{module}-1", "check": name, "outcome": outcome,
+            "changes": list(changes), "warnings": list(warnings), "error": error}
+
+
+def plan_of(checks, errors=(), status=0):
+    return build_plan(run_id="r", started_at="s", finished_at="f", checks=checks, hosts=[], errors=list(errors),
+                      pytest_status=status)
+
+
+def test_in_sync_with_warnings_is_exit_0():
+    warning = {"code": "IMAGE_DIGEST_NOT_VERIFIED", "message": "m"}
+    plan = plan_of([check("a", "exists", "passed"), check("a", "image", "passed", warnings=[warning])])
+    assert plan["exit_code"] == 0 and plan["modules"][0]["status"] == "in_sync"
+    assert plan["summary"]["warnings"] == 1 and plan["warnings"][0]["module"] == "a"
+
+
+def test_missing_container_is_one_change():
+    plan = plan_of([check("a", c, "failed", [CHANGE]) for c in ("exists", "labels", "state", "image")], status=1)
+    assert plan["exit_code"] == 1 and plan["modules"][0]["changes"] == [CHANGE]
+    assert plan["changes"] == [{"module": "a", "host": "h", **CHANGE}]
+
+
+def test_error_wins_over_drift_and_is_never_in_sync():
+    error = {"code": "HOST_UNREACHABLE", "message": "refused"}
+    plan = plan_of([check("a", "exists", "failed", [CHANGE]), check("b", "exists", "error", error=error)], status=1)
+    assert plan["exit_code"] == 2
+    assert {m["module"]: m["status"] for m in plan["modules"]} == {"a": "drift", "b": "error"}
+    assert plan["errors"] == [{"module": "b", "host": "h", "code": "HOST_UNREACHABLE", "message": "refused",
+                               "file": None, "key": None}]
+
+
+def test_a_check_that_did_not_run_makes_the_module_an_error():
+    plan = plan_of([check("a", "exists", "passed"), check("a", "image", "not_run")])
+    assert plan["modules"][0]["status"] == "error" and plan["exit_code"] == 2
+
+
+def test_usage_and_internal_errors_keep_their_codes():
+    assert plan_of([], status=4)["exit_code"] == 4
+    assert plan_of([], errors=[{"code": "NO_MODULES_SELECTED"}])["exit_code"] == 2
+
+
+def test_write_run_is_complete_and_moves_latest(tmp_path):
+    plan = plan_of([check("a", "exists", "passed")])
+    run_dir = write_run(tmp_path, plan, {"exitcode": 0}, b"<testsuites/>", tmp_path / "copy.json", True)
+    assert json.loads((run_dir / "plan.json").read_text()) == plan
+    assert (tmp_path / "latest").readlink().name == "r"
+    assert json.loads((tmp_path / "copy.json").read_text()) == plan
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
