@@ -40,7 +40,7 @@ demo: lab-up
 test: setup
 	$(PY) -m ruff check driftcheck checks tests lab
 	$(PY) -m mypy
-	$(PY) -m pytest tests/unit -q -p no:randomly
+	$(PY) -m pytest tests/unit -q
 	$(MAKE) lab-up
 	status=0; $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
 

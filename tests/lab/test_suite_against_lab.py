@@ -23,8 +23,14 @@ EXPECTED_DRIFT = {
 }
 
 
+def ssh_logins() -> int:
+    return (labctl.RUN / "sshd.log").read_text().count("Accepted publickey for driftlab")
+
+
 def test_baseline_is_in_sync_with_at_most_three_commands(lab, command_log, tmp_path):
+    logins = ssh_logins()
     run = run_suite(tmp_path)
+    assert ssh_logins() - logins == 1  # one SSH connection for the whole run, seen by sshd
     assert run.rc == 0, run.output
     assert run.plan is not None
     assert set(run.statuses().values()) == {"in_sync"}
