@@ -121,6 +121,11 @@ def parse_inventory(data: Any, display: str, base: Path) -> dict[str, HostConfig
             file = paths[key]
             if file is not None and not os.path.isfile(file):
                 raise ManifestError(display, f"{prefix}.{key}", f"expected an existing file, {file} is not one", CODE)
+        key_file = paths["identity_file"]
+        if key_file is not None and os.stat(key_file).st_mode & 0o077:
+            # As OpenSSH does: a private key others can read is no longer private.
+            raise ManifestError(display, f"{prefix}.identity_file", f"{key_file} is readable by others; "
+                                f"expected mode 600 (chmod 600 {key_file})", CODE)
         hosts[name] = HostConfig(
             name=name, scheme=scheme, hostname=hostname, user=user, port=port,
             identity_file=paths["identity_file"], ssh_config=paths["ssh_config"],

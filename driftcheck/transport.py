@@ -166,6 +166,13 @@ class StrictParamikoBackend(ParamikoBackend):
             raise ObservationError(cfg.name, "AUTH_FAILED",
                                    f"{where} refused the login of {settings['username'] or 'the local user'}: "
                                    f"{_first_line(str(exc))}") from exc
+        except paramiko.SSHException as exc:
+            client.close()
+            if "No authentication methods available" not in str(exc):
+                raise ObservationError(cfg.name, "HOST_UNREACHABLE",
+                                       f"cannot reach {where}: {_first_line(str(exc))}") from exc
+            raise ObservationError(cfg.name, "AUTH_FAILED", f"no key to log in to {where} with: set "
+                                   "identity_file, or add a key to ssh-agent") from exc
         except TimeoutError as exc:
             client.close()
             raise ObservationError(cfg.name, "HOST_UNREACHABLE", f"connecting to {where} timed out "
@@ -173,7 +180,7 @@ class StrictParamikoBackend(ParamikoBackend):
         except socket.gaierror as exc:
             client.close()
             raise ObservationError(cfg.name, "HOST_UNREACHABLE", f"name {settings['hostname']} not found") from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except (OSError, EOFError) as exc:
             client.close()
             raise ObservationError(cfg.name, "HOST_UNREACHABLE",
                                    f"cannot reach {where}: {_first_line(str(exc)) or type(exc).__name__}") from exc

@@ -197,9 +197,10 @@ def write_docker_wrapper() -> None:
     os.chmod(FAULTS, 0o755)
     wrapper = BIN / "docker"
     wrapper.write_text(f"""#!/bin/sh
-# The lab host's `docker`: logs each command it is asked to run, then runs the real CLI.
+# The lab host's `docker`: logs each command it is asked to run (arguments separated by
+# the unit separator, one command a line), then runs the real CLI.
 # Tests inject faults by creating files in {FAULTS}.
-printf '%s\\n' "$*" >> {COMMAND_LOG}
+for arg in "$@"; do printf '%s\\037' "$arg"; done >> {COMMAND_LOG}; printf '\\n' >> {COMMAND_LOG}
 if [ -e {FAULTS}/hang ]; then exec sleep 120; fi
 if [ -e {FAULTS}/garbage ]; then echo '{{"not": "json"'; exit 0; fi
 exec {REAL_DOCKER} "$@"

@@ -70,8 +70,9 @@ def command_log() -> Iterator[Path]:
     yield labctl.COMMAND_LOG
 
 
-def logged_commands() -> list[str]:
-    return [line for line in labctl.COMMAND_LOG.read_text().splitlines() if line.strip()]
+def logged_commands() -> list[list[str]]:
+    """Every docker command the lab host ran since command_log emptied it, as argv (without 'docker')."""
+    return [line.split("\x1f")[:-1] for line in labctl.COMMAND_LOG.read_text().split("\n") if line]
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ def test_baseline_is_in_sync_with_at_most_three_commands(lab, command_log, tmp_p
     sent = logged_commands()
     # Counted on the host's side (the lab user's docker wrapper), not only from the plan's record.
     assert 1 <= len(sent) <= 3, sent
-    assert [c.split()[0:2] for c in sent] == [["ps", "--all"], ["inspect", "--type"], ["image", "inspect"]]
+    assert [c[0:2] for c in sent] == [["ps", "--all"], ["inspect", "--type"], ["image", "inspect"]]
     assert len(run.plan["hosts"]) == 1
     assert len(run.plan["hosts"][0]["commands"]) == len(sent)
 

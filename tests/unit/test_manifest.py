@@ -135,6 +135,7 @@ def test_inventory_paths_resolve_against_its_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("KEYS", "keys")
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "id").write_text("")
+    (tmp_path / "keys" / "id").chmod(0o600)
     path = tmp_path / "hosts.yaml"
     path.write_text("hosts:\n  h:\n    connection: paramiko://deploy@h.tail1234.ts.net:2222\n"
                     "    identity_file: $KEYS/id\n    known_hosts: kh\n")
@@ -142,3 +143,14 @@ def test_inventory_paths_resolve_against_its_folder(tmp_path, monkeypatch):
     assert (host.user, host.hostname, host.port) == ("deploy", "h.tail1234.ts.net", 2222)
     assert host.identity_file == str(tmp_path / "keys" / "id")
     assert host.known_hosts == str(tmp_path / "kh") and host.host_key_policy == "strict"
+
+
+def test_identity_file_readable_by_others_is_refused(tmp_path):
+    key = tmp_path / "id"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    with pytest.raises(ManifestError) as info:
+        parse_inventory({"hosts": {"h": {"connection": "paramiko://a", "identity_file": str(key)}}}, "hosts.yaml",
+                        tmp_path)
+    assert info.value.key == "hosts.h.identity_file" and "chmod 600" in str(info.value)
+    assert "BEGIN" not in str(info.value)
