@@ -86,7 +86,7 @@ def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
     return found
 
 
-def _container(host: str, raw: Any) -> ContainerObservation:
+def _container(raw: Any) -> ContainerObservation:
     if not isinstance(raw, dict):
         raise ValueError("not an object")
     state, config = raw["State"], raw["Config"]
@@ -110,7 +110,7 @@ def parse_inspect(host: str, stdout: bytes) -> dict[str, ContainerObservation]:
         data = json.loads(stdout.decode("utf-8"))
         if not isinstance(data, list):
             raise ValueError("not a list")
-        containers = [_container(host, item) for item in data]
+        containers = [_container(item) for item in data]
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         # `from None`: the raw output (env values included) must not ride along in a traceback.
         raise _invalid(host, "`docker inspect` printed JSON of an unexpected shape") from None

@@ -91,8 +91,9 @@ class StrictParamikoBackend(ParamikoBackend):
             spec = f"{spec}:{config.port}"
         if config.user:
             spec = f"{config.user}@{spec}"
-        super().__init__(spec, ssh_config=config.ssh_config,
-                         ssh_identity_file=config.identity_file, timeout=1)
+        # testinfra's own timeout (an int, connect only) is unused: self.client applies config.timeout
+        # to every phase.
+        super().__init__(spec, ssh_config=config.ssh_config, ssh_identity_file=config.identity_file)
         self.config = config
         self.timeout_seconds = config.timeout
 
@@ -292,7 +293,7 @@ class Transport:
     def run(self, argv: Sequence[str]) -> Output:
         """Send one allowlisted command; raises SafetyViolation or ObservationError."""
         command = shlex.join(argv)
-        check_command(command)
+        check_command(command)  # again in the backend; here it raises before any connection is made
         started = time.monotonic()
         try:
             if self.config.scheme != "local":
