@@ -54,7 +54,7 @@ class ObservationError(DriftError):
         self.host = host
         self.code = code
         self.message = message
-        super().__init__(f"{code}: host {host}: {message}")
+        super().__init__(f"host {host}: {message}")
 
 
 class SafetyViolation(DriftError):

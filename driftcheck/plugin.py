@@ -262,9 +262,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and isinstance(call.excinfo.value, (DriftError, DriftDetected)):
         # A plain message instead of a traceback: nothing from a frame's locals can reach any output.
         exc = call.excinfo.value
-        text = str(exc)
-        report.longrepr = text if isinstance(exc, DriftDetected) or text.startswith(exc.code) else \
-            f"{exc.code}: {text}"
+        report.longrepr = str(exc) if isinstance(exc, DriftDetected) else f"{exc.code}: {exc}"
     return report
 
 

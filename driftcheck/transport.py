@@ -95,7 +95,6 @@ class StrictParamikoBackend(ParamikoBackend):
         # to every phase.
         super().__init__(spec, ssh_config=config.ssh_config, ssh_identity_file=config.identity_file)
         self.config = config
-        self.timeout_seconds = config.timeout
 
     def get_encoding(self) -> str:
         # The stock implementation runs `python3 -c ...` on the host: not on the allowlist.

@@ -56,11 +56,27 @@ def lab_inventory() -> dict[str, Any]:
 
 
 def write_inventory(path: Path, **overrides: Any) -> Path:
-    """The lab's inventory with some settings of host rs2000 replaced."""
+    """The lab's inventory with some settings of host rs2000 replaced (None drops the setting)."""
     data = lab_inventory()
-    data["hosts"]["rs2000"].update(overrides)
+    host = data["hosts"]["rs2000"]
+    host.update(overrides)
+    for key in [k for k, v in host.items() if v is None]:
+        del host[key]
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def wrong_known_hosts(path: Path) -> Path:
+    """A known_hosts naming the lab's sshd with a valid key that is not the host's."""
+    port = int((labctl.RUN / "sshd.port").read_text())
+    key_type, key = (labctl.SSH / "client_ed25519.pub").read_text().split()[:2]
+    path.write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
+    return path
+
+
+def sshd_log_count(text: str) -> int:
+    """How often the lab's sshd logged a line containing text (connections, logins)."""
+    return (labctl.RUN / "sshd.log").read_text().count(text)
 
 
 @pytest.fixture

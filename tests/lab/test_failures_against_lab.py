@@ -6,7 +6,7 @@ import socket
 
 import labctl
 
-from conftest import logged_commands, run_suite, write_inventory
+from conftest import logged_commands, run_suite, write_inventory, wrong_known_hosts
 
 
 def test_sshd_unreachable(lab, command_log, tmp_path):
@@ -35,11 +35,7 @@ def test_unknown_host_key_sends_nothing(lab, command_log, tmp_path):
 
 
 def test_changed_host_key_is_rejected(lab, command_log, tmp_path):
-    port = int((labctl.RUN / "sshd.port").read_text())
-    other = labctl.SSH / "client_ed25519.pub"  # a valid key, but not the host's
-    key_type, key = other.read_text().split()[:2]
-    wrong = tmp_path / "known_hosts"
-    wrong.write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
+    wrong = wrong_known_hosts(tmp_path / "known_hosts")
     run = run_suite(tmp_path, inventory=write_inventory(tmp_path / "hosts.yaml", known_hosts=str(wrong)))
     assert run.rc == 2, run.output
     assert {m["error"]["code"] for m in run.plan["modules"]} == {"HOST_KEY_MISMATCH"}

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import labctl
 
-from conftest import DRIFT_MODULES, REPO, logged_commands, run_suite, write_inventory
+from conftest import DRIFT_MODULES, logged_commands, run_suite, sshd_log_count, write_inventory, wrong_known_hosts
 from driftcheck.allowlist import check_argv
-
-CORPUS = sorted((REPO / "fixtures" / "hostile").glob("*.yaml"))
+from tests.hostile_corpus import CORPUS, place
 
 
 def test_full_runs_send_only_allowlisted_commands_and_change_nothing(drift_lab, command_log, tmp_path):
@@ -48,10 +47,8 @@ def test_no_secret_in_any_output_of_a_loud_run(drift_lab, tmp_path):
 def test_hostile_manifests_are_refused_before_any_connection(lab, command_log, tmp_path):
     modules = tmp_path / "modules"
     for case in CORPUS:
-        target = modules / case.stem / "module.yaml"
-        target.parent.mkdir(parents=True)
-        target.write_bytes(case.read_bytes().replace(b"NAME", case.stem.encode()))
-    logins = (labctl.RUN / "sshd.log").read_text().count("Connection from")
+        place(case, modules)
+    connections = sshd_log_count("Connection from")
     run = run_suite(tmp_path, modules=modules)
     assert run.rc == 2, run.output
     assert run.plan["modules"] == []
@@ -59,7 +56,7 @@ def test_hostile_manifests_are_refused_before_any_connection(lab, command_log, t
     assert files == sorted(case.stem for case in CORPUS)
     assert all(e["code"] == "MANIFEST_INVALID" for e in run.plan["errors"])
     assert logged_commands() == []
-    assert (labctl.RUN / "sshd.log").read_text().count("Connection from") == logins
+    assert sshd_log_count("Connection from") == connections
 
 
 def test_hostile_connections_are_inventory_errors(lab, command_log, tmp_path):
@@ -79,10 +76,7 @@ def test_accept_new_records_a_first_seen_key_and_never_replaces_one(lab, command
     assert first.rc == 0, first.output
     host_key = (labctl.SSH / "host_ed25519.pub").read_text().split()[1]
     assert host_key in known.read_text()
-    port = int((labctl.RUN / "sshd.port").read_text())
-    wrong = (labctl.SSH / "client_ed25519.pub").read_text().split()[:2]
-    known.write_text(f"[127.0.0.1]:{port} {wrong[0]} {wrong[1]}\n")
-    before = known.read_text()
+    before = wrong_known_hosts(known).read_text()
     command_log.write_text("")
     changed = run_suite(tmp_path / "changed", inventory=inventory)
     assert changed.rc == 2
@@ -110,9 +104,7 @@ def test_passphrase_key_works_through_ssh_agent(lab, tmp_path):
                "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
         subprocess.run(["ssh-add", str(key)], env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
         assert "identity_file" in labctl.INVENTORY.read_text()
-        inventory = tmp_path / "hosts.yaml"
-        inventory.write_text("\n".join(line for line in labctl.INVENTORY.read_text().splitlines()
-                                       if "identity_file" not in line) + "\n")
+        inventory = write_inventory(tmp_path / "hosts.yaml", identity_file=None)
         without_agent = run_suite(tmp_path / "no-agent", inventory=inventory,
                                   env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""})
         assert without_agent.rc == 2

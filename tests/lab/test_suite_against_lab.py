@@ -8,7 +8,7 @@ from pathlib import Path
 
 import labctl
 
-from conftest import DRIFT_MODULES, logged_commands, run_suite
+from conftest import DRIFT_MODULES, logged_commands, run_suite, sshd_log_count
 
 EXPECTED_DRIFT = {
     "in-sync": ("in_sync", []),
@@ -23,14 +23,11 @@ EXPECTED_DRIFT = {
 }
 
 
-def ssh_logins() -> int:
-    return (labctl.RUN / "sshd.log").read_text().count("Accepted publickey for driftlab")
-
-
 def test_baseline_is_in_sync_with_at_most_three_commands(lab, command_log, tmp_path):
-    logins = ssh_logins()
+    logins = sshd_log_count("Accepted publickey for driftlab")
     run = run_suite(tmp_path)
-    assert ssh_logins() - logins == 1  # one SSH connection for the whole run, seen by sshd
+    # One SSH connection for the whole run, seen by sshd.
+    assert sshd_log_count("Accepted publickey for driftlab") - logins == 1
     assert run.rc == 0, run.output
     assert run.plan is not None
     assert set(run.statuses().values()) == {"in_sync"}

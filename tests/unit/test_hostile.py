@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from conftest import FIXTURES
 from driftcheck.errors import ManifestError, SafetyViolation
 from driftcheck.inventory import HostConfig
 from driftcheck.manifest import discover
 from driftcheck.transport import GuardedLocalBackend, Transport
-
-CORPUS = sorted((FIXTURES / "hostile").glob("*.yaml"))
-
-
-def place(case: Path, modules: Path) -> Path:
-    """Put one corpus case into modules/<case>/module.yaml, its name set to the folder's."""
-    target = modules / case.stem / "module.yaml"
-    target.parent.mkdir(parents=True)
-    target.write_bytes(case.read_bytes().replace(b"NAME", case.stem.encode()))
-    return target
-
-
-def expected_key(case: Path) -> str | None:
-    key = case.read_bytes().splitlines()[0].decode().removeprefix("# key: ")
-    return None if key == "-" else key
+from tests.hostile_corpus import CORPUS, expected_key, place
 
 
 def test_the_corpus_is_there():
