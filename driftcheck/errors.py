@@ -6,9 +6,12 @@
     │                                (code MANIFEST_INVALID or INVENTORY_INVALID)
     ├── ManifestErrors(errors)       several of those, found in one load
     ├── ObservationError(host, code, message)
-    │                                a host could not be observed (HOST_UNREACHABLE,
-    │                                AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH,
-    │                                TIMEOUT, DOCKER_UNAVAILABLE, OBSERVATION_INVALID)
+    │   │                            a host could not be observed (HOST_UNREACHABLE,
+    │   │                            AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH,
+    │   │                            TIMEOUT, DOCKER_UNAVAILABLE, OBSERVATION_INVALID)
+    │   └── ConnectionDropped        an established SSH connection was lost during a
+    │                                command (HOST_UNREACHABLE); the transport may
+    │                                reconnect once and send that command again
     └── SafetyViolation(command)     a command not on the read-only allowlist was
                                      about to be sent; raised before it leaves the process
 
@@ -55,6 +58,13 @@ class ObservationError(DriftError):
         self.code = code
         self.message = message
         super().__init__(f"host {host}: {message}")
+
+
+class ConnectionDropped(ObservationError):
+    """An established SSH connection was lost during a command."""
+
+    def __init__(self, host: str, message: str):
+        super().__init__(host, "HOST_UNREACHABLE", message)
 
 
 class SafetyViolation(DriftError):

@@ -8,9 +8,10 @@ health-check commands, other labels and mount sources never leave it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from driftcheck.allowlist import CONTAINER_ID_RE, IMAGE_ID_RE, IMAGE_INSPECT_PREFIX, INSPECT_PREFIX, PS_ARGV
 from driftcheck.errors import ObservationError
@@ -20,6 +21,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 #: Labels that may leave the observation boundary; every other label is dropped.
 KEPT_LABELS = (PROJECT_LABEL, SERVICE_LABEL)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,29 @@ def _invalid(host: str, what: str) -> ObservationError:
     return ObservationError(host, "OBSERVATION_INVALID", f"{what}; is the remote `docker` the Docker CLI?")
 
 
-def _stderr_line(output: Output) -> str:
-    text = output.stderr.decode("utf-8", "replace").strip()
-    line = text.splitlines()[0] if text else f"exit status {output.rc}"
+#: Credentials that can appear in a docker error line (a DOCKER_HOST URL, a registry login).
+_CREDENTIALS = (
+    (re.compile(r"(://)[^/@\s]+@"), r"\1***@"),
+    (re.compile(r"(?i)\b(password|passwd|token|secret|auth)([=:]\s*)\S+"), r"\1\2***"),
+)
+
+
+def redact_line(text: str) -> str:
+    """First line of a remote error: printable, at most 200 characters, credentials masked."""
+    text = text.strip()
+    line = text.splitlines()[0] if text else ""
+    for pattern, replacement in _CREDENTIALS:
+        line = pattern.sub(replacement, line)
     return "".join(c if c.isprintable() else "?" for c in line)[:200]
+
+
+def _stderr_line(output: Output) -> str:
+    return redact_line(output.stderr.decode("utf-8", "replace")) or f"exit status {output.rc}"
+
+
+def _unavailable(host: str, what: str, output: Output) -> ObservationError:
+    return ObservationError(host, "DOCKER_UNAVAILABLE", f"`{what}` failed on the host: {_stderr_line(output)}; "
+                            "is dockerd running, and is the SSH user in the docker group?")
 
 
 def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
@@ -81,7 +102,7 @@ def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
                 raise ValueError("not a container id")
             for name in names.split(","):
                 found[name] = container_id
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise _invalid(host, "`docker ps` printed output that is not one JSON row per container") from None
     return found
 
@@ -111,7 +132,7 @@ def parse_inspect(host: str, stdout: bytes) -> dict[str, ContainerObservation]:
         if not isinstance(data, list):
             raise ValueError("not a list")
         containers = [_container(item) for item in data]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         # `from None`: the raw output (env values included) must not ride along in a traceback.
         raise _invalid(host, "`docker inspect` printed JSON of an unexpected shape") from None
     return {c.name: c for c in containers}
@@ -129,7 +150,7 @@ def parse_image_inspect(host: str, stdout: bytes) -> dict[str, ImageObservation]
             if not (isinstance(item["Id"], str) and all(isinstance(t, str) for t in [*tags, *digests])):
                 raise ValueError("field types")
             images[item["Id"]] = ImageObservation(item["Id"], tuple(tags), tuple(digests))
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise _invalid(host, "`docker image inspect` printed JSON of an unexpected shape") from None
     return images
 
@@ -166,7 +187,7 @@ class HostObserver:
             except ObservationError as exc:
                 self._containers = exc
         if isinstance(self._containers, ObservationError):
-            raise self._containers
+            raise _fresh(self._containers)
         return self._containers
 
     def images(self) -> dict[str, ImageObservation]:
@@ -177,38 +198,58 @@ class HostObserver:
             except ObservationError as exc:
                 self._images = exc
         if isinstance(self._images, ObservationError):
-            raise self._images
+            raise _fresh(self._images)
         return self._images
 
     def _observe_containers(self) -> dict[str, ContainerObservation]:
         ps = self.transport.run(PS_ARGV)
+        if ps.rc == 127:
+            raise ObservationError(self.host, "DOCKER_UNAVAILABLE", "`docker` was not found on the remote "
+                                   f"user's PATH ({_stderr_line(ps)}); install the Docker CLI or fix that PATH")
         if ps.rc != 0:
-            if ps.rc == 127:
-                raise ObservationError(self.host, "DOCKER_UNAVAILABLE", "`docker` was not found on the "
-                                       "remote user's PATH")
-            raise ObservationError(self.host, "DOCKER_UNAVAILABLE", f"`docker ps` failed: {_stderr_line(ps)}")
+            raise _unavailable(self.host, "docker ps", ps)
         present = parse_ps(self.host, ps.stdout)
         ids = sorted({present[name] for name in self.wanted if name in present})
         if not ids:
             return {}
         inspect = self.transport.run((*INSPECT_PREFIX, *ids))
-        found = parse_inspect(self.host, inspect.stdout) if inspect.stdout.strip() else {}
         if inspect.rc != 0 and not _only_missing(inspect, "container"):
-            raise ObservationError(self.host, "DOCKER_UNAVAILABLE",
-                                   f"`docker inspect` failed: {_stderr_line(inspect)}")
+            raise _unavailable(self.host, "docker inspect", inspect)
+        found = _complete(self.host, "docker inspect", inspect, ids,
+                          lambda out: {c.id: c for c in parse_inspect(self.host, out).values()})
         # A container removed between ps and inspect is simply missing.
-        return {name: c for name, c in found.items() if name in self.wanted}
+        return {c.name: c for c in found.values() if c.name in self.wanted}
 
     def _observe_images(self, containers: dict[str, ContainerObservation]) -> dict[str, ImageObservation]:
         ids = sorted({c.image_id for c in containers.values() if IMAGE_ID_RE.match(c.image_id)})
         if not ids:
             return {}
         result = self.transport.run((*IMAGE_INSPECT_PREFIX, *ids))
-        found = parse_image_inspect(self.host, result.stdout) if result.stdout.strip() else {}
         if result.rc != 0 and not _only_missing(result, "image"):
-            raise ObservationError(self.host, "DOCKER_UNAVAILABLE",
-                                   f"`docker image inspect` failed: {_stderr_line(result)}")
-        return found
+            raise _unavailable(self.host, "docker image inspect", result)
+        return _complete(self.host, "docker image inspect", result, ids,
+                         lambda out: parse_image_inspect(self.host, out))
+
+
+def _complete(host: str, what: str, output: Output, ids: list[str],
+              parse: Callable[[bytes], dict[str, T]]) -> dict[str, T]:
+    """Parse a batched inspect; with exit 0, docker must have answered for every id it was asked."""
+    if not output.stdout.strip():
+        if output.rc == 0:
+            raise _invalid(host, f"`{what}` exited 0 but printed nothing")
+        return {}
+    found = parse(output.stdout)
+    if output.rc == 0 and not set(ids) <= set(found):
+        raise _invalid(host, f"`{what}` exited 0 but left out {len(set(ids) - set(found))} of the {len(ids)} "
+                       "objects it was asked for")
+    return found
+
+
+def _fresh(error: ObservationError) -> ObservationError:
+    """A new exception per check: re-raising one instance grows its traceback with every raise."""
+    copy = ObservationError(error.host, error.code, error.message)
+    copy.__suppress_context__ = True
+    return copy
 
 
 def _only_missing(output: Output, kind: str) -> bool:

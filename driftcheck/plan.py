@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -57,7 +58,7 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[d
             if entry["outcome"] in ("error", "not_run") and not entry.get("error"):
                 module_errors = _unique([*module_errors, {
                     "code": "NOT_CHECKED" if entry["outcome"] == "not_run" else "CHECK_FAILED",
-                    "message": f"check {entry['check']} " + ("did not run (the run ended early)"
+                    "message": f"check {entry['check']} " + ("did not run (the run ended early); run it again"
                                                              if entry["outcome"] == "not_run" else
                                                              "failed without a verdict; see the test output"),
                 }])
@@ -129,18 +130,39 @@ def point_latest(reports_dir: Path, run_id: str) -> None:
 
 def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | None,
               junit: bytes | None, plan_out: Path | None, move_latest: bool) -> Path:
-    """Write reports/<run-id>/{plan.json,report.json,junit.xml}, the --plan-out copy, then latest."""
-    run_dir: Path = reports_dir / str(plan["run_id"])
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Write reports/<run-id>/{plan.json,report.json,junit.xml}, the --plan-out copy, then latest.
+
+    The files are written into a hidden .<run-id>.partial folder that is renamed into place once
+    all of them are on disk, so a reader (or an archiver) sees a whole run folder or none.
+    """
+    run_id = str(plan["run_id"])
+    run_dir = reports_dir / run_id
+    partial = reports_dir / f".{run_id}.partial"
+    reports_dir.mkdir(parents=True, exist_ok=True)
     plan_bytes = to_json(plan)
-    if junit is not None:
-        write_atomic(run_dir / "junit.xml", junit)
-    if report is not None:
-        write_atomic(run_dir / "report.json", to_json(report))
-    write_atomic(run_dir / "plan.json", plan_bytes)
+    try:
+        partial.mkdir()
+        if junit is not None:
+            write_atomic(partial / "junit.xml", junit)
+        if report is not None:
+            write_atomic(partial / "report.json", to_json(report))
+        write_atomic(partial / "plan.json", plan_bytes)
+        os.rename(partial, run_dir)
+        _fsync_dir(reports_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if plan_out is not None:
         target = plan_out / "plan.json" if plan_out.is_dir() else plan_out
         write_atomic(target, plan_bytes)
     if move_latest:
-        point_latest(reports_dir, plan["run_id"])
+        point_latest(reports_dir, run_id)
     return run_dir
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

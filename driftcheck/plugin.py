@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +55,14 @@ class DriftState:
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     load_errors: list[ManifestError] = field(default_factory=list)
     is_drift_run: bool = False
-    interrupted: bool = False
+    #: how the run was interrupted ("SIGTERM", "Ctrl-C (SIGINT)"), or None
+    interrupted: str | None = None
+    #: the last SIGTERM/SIGINT received
+    signal_received: str | None = None
+    #: set when the session ends: from then on a signal is noted, not raised, so the plan and
+    #: artifacts are always finished (that takes milliseconds)
+    finishing: bool = False
+    previous_handlers: dict[int, Any] = field(default_factory=dict)
     selected: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -148,6 +157,8 @@ def pytest_configure(config: pytest.Config) -> None:
         plan_out=plan_out, junit_tmp=junit_tmp,
     )
     state.load()
+    if not worker and threading.current_thread() is threading.main_thread():
+        _install_signal_handlers(state)
     for tag in sorted({t for m in state.modules for t in m.tags}):
         config.addinivalue_line("markers", f"{tag}: modules tagged {tag}")
     config.stash[STATE] = state
@@ -155,9 +166,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ArtifactWriter(state), "driftcheck-writer")
 
 
+SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)"}
+
+
+def _install_signal_handlers(state: DriftState) -> None:
+    """SIGTERM (a CI job cancelled, a systemd stop) ends the run the way Ctrl-C does: with a plan."""
+
+    def handler(signum: int, frame: Any) -> None:
+        name = SIGNAL_NAMES.get(signum, f"signal {signum}")
+        state.signal_received = name
+        if not state.finishing:
+            raise KeyboardInterrupt(name)
+
+    for signum in SIGNAL_NAMES:
+        state.previous_handlers[signum] = signal.signal(signum, handler)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
+        for signum, previous in state.previous_handlers.items():
+            signal.signal(signum, previous)
         for name in ("driftcheck-session", "driftcheck-writer"):
             plugin = config.pluginmanager.get_plugin(name)
             if plugin is not None:
@@ -297,12 +326,13 @@ class SessionHooks:
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         # pytest raises Session.Interrupted (a KeyboardInterrupt) for collection errors and -x too.
         if not isinstance(excinfo.value, pytest.Session.Interrupted):
-            self.state.interrupted = True
+            self.state.interrupted = self.state.signal_received or SIGNAL_NAMES[signal.SIGINT]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Any:
         # Decide the plan and the exit status before json-report (tryfirst) reads session.exitstatus.
         state = self.state
+        state.finishing = True
         if state.is_drift_run and not session.config.option.collectonly:
             for observer in state.observers.values():
                 observer.transport.close()
@@ -314,6 +344,10 @@ class SessionHooks:
                      for name, o in sorted(state.observers.items())]
             errors = [{"module": None, "host": None, "code": e.code, "message": e.problem,
                        "file": e.path, "key": e.key} for e in state.load_errors] + state.run_errors
+            if state.interrupted:
+                errors.append({"module": None, "host": None, "code": "INTERRUPTED", "file": None, "key": None,
+                               "message": f"the run was stopped by {state.interrupted}; checks that had not run "
+                               "are NOT_CHECKED; nothing was changed on any host; run it again"})
             state.plan = build_plan(
                 run_id=state.run_id, started_at=iso(state.started), finished_at=iso(datetime.now(UTC)),
                 checks=checks, hosts=hosts, errors=errors, pytest_status=int(session.exitstatus),
@@ -347,7 +381,10 @@ class ArtifactWriter:
             if junit is not None and state.junit_tmp is not None:
                 _point_junit_summary_at(session.config, str(state.run_dir / "junit.xml"))
         except OSError as exc:
-            state.write_error = f"could not write the run's artifacts under {state.show(state.reports_dir)}: {exc}"
+            where = state.show(Path(exc.filename)) if exc.filename else state.show(state.reports_dir)
+            state.write_error = (f"ARTIFACTS_NOT_WRITTEN: could not write the run's artifacts ({where}: "
+                                 f"{exc.strerror or exc}); the results above are complete; free space or make "
+                                 f"{state.show(state.reports_dir)} writable, or pass --reports-dir=DIR")
             session.exitstatus = 2
 
 

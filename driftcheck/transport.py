@@ -15,6 +15,7 @@ import select
 import shlex
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,12 +28,14 @@ from testinfra.backend.local import LocalBackend
 from testinfra.backend.paramiko import ParamikoBackend
 
 from driftcheck.allowlist import check_command
-from driftcheck.errors import ObservationError
+from driftcheck.errors import ConnectionDropped, ObservationError
 from driftcheck.inventory import HostConfig
 
 #: Output beyond this is not a docker inspect of a sane host; stop reading instead of filling memory.
 MAX_OUTPUT = 256 * 1024 * 1024
 SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+#: A lost connection is re-established at most this often per host and run.
+MAX_RECONNECTS = 1
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,62 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
             os.makedirs(directory, mode=0o700, exist_ok=True)
         with open(self.path, "a", encoding="ascii") as handle:
             handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class _Watchdog:
+    """Cuts a connection attempt that outlives its deadline (paramiko then fails at once)."""
+
+    def __init__(self, sock: Any, seconds: float):
+        self.sock = sock
+        self.fired = threading.Event()
+        self.timer = threading.Timer(max(seconds, 0.0), self._cut)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _cut(self) -> None:
+        self.fired.set()
+        try:
+            if isinstance(self.sock, socket.socket):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            else:
+                self.sock.close()  # a ProxyCommand: ends its process
+        except OSError:
+            pass
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+        self.timer.join()
+
+
+def _connect_error(cfg: HostConfig, where: str, settings: dict[str, Any], exc: BaseException,
+                   timed_out: bool) -> ObservationError:
+    """Translate a failed connect into one actionable error (third-party exceptions end here)."""
+    if timed_out or isinstance(exc, TimeoutError):
+        return ObservationError(cfg.name, "HOST_UNREACHABLE", f"connecting to {where} did not complete within "
+                                f"{cfg.timeout:g}s (TCP, SSH banner and login together); is sshd answering on "
+                                "that port?")
+    if isinstance(exc, _UnknownHostKey):
+        return ObservationError(cfg.name, "HOST_KEY_UNKNOWN", f"{exc}; add it to known_hosts after checking its "
+                                "fingerprint, or set host_key_policy: accept-new")
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return ObservationError(cfg.name, "HOST_KEY_MISMATCH", f"{where} presented a {exc.key.get_name()} host "
+                                "key that differs from known_hosts; if the host was rebuilt, replace the entry")
+    if isinstance(exc, paramiko.AuthenticationException):
+        return ObservationError(cfg.name, "AUTH_FAILED", f"{where} refused the login of "
+                                f"{settings['username'] or 'the local user'}: {_first_line(str(exc))}; check "
+                                "the user and identity_file, and the key in the user's authorized_keys")
+    if isinstance(exc, paramiko.SSHException) and "No authentication methods available" in str(exc):
+        return ObservationError(cfg.name, "AUTH_FAILED", f"no key to log in to {where} with: set "
+                                "identity_file, or add a key to ssh-agent")
+    if isinstance(exc, socket.gaierror):
+        return ObservationError(cfg.name, "HOST_UNREACHABLE", f"name {settings['hostname']} not found; check "
+                                "the connection URL, or MagicDNS if it is a Tailscale name")
+    if isinstance(exc, ConnectionRefusedError):
+        return ObservationError(cfg.name, "HOST_UNREACHABLE", f"{where} refused the connection; is sshd "
+                                "running there, and is the port right?")
+    detail = _first_line(str(exc)) or type(exc).__name__
+    return ObservationError(cfg.name, "HOST_UNREACHABLE", f"cannot reach {where}: {detail}; check the "
+                            "address, the port and that sshd runs there")
 
 
 def _no_log_result(backend: base.BaseBackend, rc: int, cmd: bytes, stdout: bytes, stderr: bytes) -> base.CommandResult:
@@ -144,6 +203,15 @@ class StrictParamikoBackend(ParamikoBackend):
             client.set_missing_host_key_policy(_RejectUnknown())
         settings = self._settings()
         where = f"{settings['hostname']}:{settings['port']}"
+        started = time.monotonic()
+        try:
+            if "sock" not in settings:
+                settings["sock"] = socket.create_connection((settings["hostname"], settings["port"]), cfg.timeout)
+        except (OSError, EOFError) as exc:
+            raise _connect_error(cfg, where, settings, exc, timed_out=False) from exc
+        # One deadline for TCP, banner, key exchange and authentication together: paramiko bounds
+        # each phase on its own, so a server that answers slowly in every phase could take 3x.
+        watchdog = _Watchdog(settings["sock"], cfg.timeout - (time.monotonic() - started))
         try:
             client.connect(
                 **settings,
@@ -151,46 +219,21 @@ class StrictParamikoBackend(ParamikoBackend):
                 channel_timeout=cfg.timeout, look_for_keys="key_filename" not in settings,
                 allow_agent=True,
             )
-        except _UnknownHostKey as exc:
+            if watchdog.fired.is_set():
+                raise TimeoutError("the connection was cut at the deadline")
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             client.close()
-            raise ObservationError(cfg.name, "HOST_KEY_UNKNOWN",
-                                   f"{exc}; add it to known_hosts after checking its fingerprint, "
-                                   "or set host_key_policy: accept-new") from exc
-        except paramiko.BadHostKeyException as exc:
-            client.close()
-            raise ObservationError(cfg.name, "HOST_KEY_MISMATCH",
-                                   f"{where} presented a {exc.key.get_name()} host key that differs from "
-                                   "known_hosts; if the host was rebuilt, replace the entry") from exc
-        except paramiko.AuthenticationException as exc:
-            client.close()
-            raise ObservationError(cfg.name, "AUTH_FAILED",
-                                   f"{where} refused the login of {settings['username'] or 'the local user'}: "
-                                   f"{_first_line(str(exc))}") from exc
-        except paramiko.SSHException as exc:
-            client.close()
-            if "No authentication methods available" not in str(exc):
-                raise ObservationError(cfg.name, "HOST_UNREACHABLE",
-                                       f"cannot reach {where}: {_first_line(str(exc))}") from exc
-            raise ObservationError(cfg.name, "AUTH_FAILED", f"no key to log in to {where} with: set "
-                                   "identity_file, or add a key to ssh-agent") from exc
-        except TimeoutError as exc:
-            client.close()
-            raise ObservationError(cfg.name, "HOST_UNREACHABLE", f"connecting to {where} timed out "
-                                   f"after {cfg.timeout:g}s") from exc
-        except socket.gaierror as exc:
-            client.close()
-            raise ObservationError(cfg.name, "HOST_UNREACHABLE", f"name {settings['hostname']} not found") from exc
-        except (OSError, EOFError) as exc:
-            client.close()
-            raise ObservationError(cfg.name, "HOST_UNREACHABLE",
-                                   f"cannot reach {where}: {_first_line(str(exc)) or type(exc).__name__}") from exc
+            raise _connect_error(cfg, where, settings, exc, timed_out=watchdog.fired.is_set()) from exc
+        finally:
+            watchdog.cancel()
         return client
 
     def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
         cfg = self.config
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
-            raise ObservationError(cfg.name, "HOST_UNREACHABLE", "the SSH connection was lost")
+            raise ConnectionDropped(cfg.name, f"the SSH connection was lost before `{_short(command)}`; "
+                                    "check the host's sshd and the network")
         deadline = time.monotonic() + cfg.timeout
         try:
             chan = transport.open_session(timeout=cfg.timeout)
@@ -204,21 +247,32 @@ class StrictParamikoBackend(ParamikoBackend):
                 if len(out) + len(err) > MAX_OUTPUT:
                     chan.close()
                     raise ObservationError(cfg.name, "OBSERVATION_INVALID", "docker printed more than "
-                                           f"{MAX_OUTPUT // (1024 * 1024)} MiB")
+                                           f"{MAX_OUTPUT // (1024 * 1024)} MiB; is the remote `docker` the "
+                                           "Docker CLI?")
                 if chan.exit_status_ready() and chan.eof_received and not chan.recv_ready() \
                         and not chan.recv_stderr_ready():
                     break
+                if chan.closed or not transport.is_active():
+                    raise paramiko.SSHException("the channel closed without an exit status")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     chan.close()
                     raise ObservationError(cfg.name, "TIMEOUT", f"`{_short(command)}` did not finish within "
-                                           f"{cfg.timeout:g}s (the host's timeout)")
+                                           f"{cfg.timeout:g}s (the host's timeout); is dockerd responding? "
+                                           "Try `docker info` on the host, or raise timeout in hosts.yaml")
                 select.select([chan], [], [], min(left, 0.5))
             rc = chan.recv_exit_status()
             chan.close()
+            if rc == -1:
+                raise paramiko.SSHException("the channel closed without an exit status")
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise ObservationError(cfg.name, "HOST_UNREACHABLE",
-                                   f"the SSH connection failed during a command: {_first_line(str(exc))}") from exc
+            if transport.is_active() and time.monotonic() >= deadline:
+                raise ObservationError(cfg.name, "TIMEOUT", f"opening a channel for `{_short(command)}` took "
+                                       f"longer than {cfg.timeout:g}s (the host's timeout); is sshd overloaded?"
+                                       ) from exc
+            raise ConnectionDropped(cfg.name, f"the SSH connection was lost during `{_short(command)}`: "
+                                    f"{_first_line(str(exc)) or type(exc).__name__}; check the host's sshd "
+                                    "and the network") from exc
         return rc, bytes(out), bytes(err)
 
     def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
@@ -281,6 +335,8 @@ class Transport:
         self.commands: list[str] = []
         #: seconds spent talking to this host
         self.seconds = 0.0
+        #: connections re-established after a drop (at most MAX_RECONNECTS)
+        self.reconnects = 0
         backend: StrictParamikoBackend | GuardedLocalBackend
         if config.scheme == "local":
             backend = GuardedLocalBackend(config)
@@ -290,18 +346,38 @@ class Transport:
         self.host = testinfra.host.Host(backend)
 
     def run(self, argv: Sequence[str]) -> Output:
-        """Send one allowlisted command; raises SafetyViolation or ObservationError."""
+        """Send one allowlisted command; raises SafetyViolation or ObservationError.
+
+        A connection lost during a command is re-established once per host and run, and that
+        command sent again: every command is read-only, the new connection checks the host key
+        under the same policy, and a timeout or a failed login is never retried.
+        """
         command = shlex.join(argv)
         check_command(command)  # again in the backend; here it raises before any connection is made
         started = time.monotonic()
         try:
-            if self.config.scheme != "local":
-                # Connect first, so a refused connection is not recorded as a command sent.
-                self.backend.client  # noqa: B018
-            self.commands.append(command)
-            result = self.host.run(command)
+            try:
+                return self._send(command)
+            except ConnectionDropped:
+                if self.reconnects >= MAX_RECONNECTS:
+                    raise
+                self.reconnects += 1
+                self.backend.close()
+                try:
+                    return self._send(command)
+                except ConnectionDropped as again:
+                    raise ConnectionDropped(self.config.name, f"the SSH connection was lost again after one "
+                                            f"reconnect, during `{_short(command.encode())}`; check the "
+                                            "host's sshd and the network") from again
         finally:
             self.seconds += time.monotonic() - started
+
+    def _send(self, command: str) -> Output:
+        if self.config.scheme != "local":
+            # Connect first, so a refused connection is not recorded as a command sent.
+            self.backend.client  # noqa: B018
+        self.commands.append(command)
+        result = self.host.run(command)
         return Output(result.rc, result.stdout_bytes, result.stderr_bytes)
 
     def close(self) -> None:

@@ -191,18 +191,49 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: Faults the lab's `docker` wrapper can inject: write one of these words into
+#: lab/run/faults/<ps|inspect|image|all> (the docker subcommand it applies to, or every one).
+FAULT_MODES = ("hang", "garbage", "empty", "truncate", "no-cli", "daemon-down", "denied", "drop", "drop-once")
+#: A socket path no daemon listens on ("daemon down") and one the lab user may not open.
+NO_DAEMON_SOCK = FAULTS / "no-daemon.sock"
+DENIED_SOCK = FAULTS / "denied.sock"
+
+
 def write_docker_wrapper() -> None:
     BIN.mkdir(parents=True, exist_ok=True)
     FAULTS.mkdir(parents=True, exist_ok=True)
+    # The lab user removes a one-shot fault (drop-once) after it fired.
+    shutil.chown(FAULTS, LAB_USER)
     os.chmod(FAULTS, 0o755)
     wrapper = BIN / "docker"
     wrapper.write_text(f"""#!/bin/sh
 # The lab host's `docker`: logs each command it is asked to run (arguments separated by
 # the unit separator, one command a line), then runs the real CLI.
-# Tests inject faults by creating files in {FAULTS}.
+# Tests inject a fault by writing a mode into {FAULTS}/<subcommand> or {FAULTS}/all.
 for arg in "$@"; do printf '%s\\037' "$arg"; done >> {COMMAND_LOG}; printf '\\n' >> {COMMAND_LOG}
-if [ -e {FAULTS}/hang ]; then exec sleep 120; fi
-if [ -e {FAULTS}/garbage ]; then echo '{{"not": "json"'; exit 0; fi
+fault=""
+for f in all "$1"; do
+  if [ -e "{FAULTS}/$f" ]; then fault=$(cat "{FAULTS}/$f"); faultfile="{FAULTS}/$f"; fi
+done
+session_pid() {{
+  # The SSH session process this command runs under (owned by the lab user).
+  pid=$$
+  while [ "$pid" -gt 1 ]; do
+    pid=$(awk '/^PPid:/ {{print $2}}' /proc/$pid/status)
+    case "$(cat /proc/$pid/comm)" in sshd*) echo "$pid"; return;; esac
+  done
+}}
+case "$fault" in
+  hang) exec sleep 120 ;;
+  garbage) echo '{{"not": "json"'; exit 0 ;;
+  empty) exit 0 ;;
+  truncate) {REAL_DOCKER} "$@" | head -c 300; exit 0 ;;
+  no-cli) exec /nonexistent/docker "$@" ;;
+  daemon-down) export DOCKER_HOST=unix://{NO_DAEMON_SOCK} ;;
+  denied) export DOCKER_HOST=unix://{DENIED_SOCK} ;;
+  drop-once) rm -f "$faultfile"; kill -KILL "$(session_pid)"; exit 1 ;;
+  drop) kill -KILL "$(session_pid)"; exit 1 ;;
+esac
 exec {REAL_DOCKER} "$@"
 """)
     wrapper.chmod(0o755)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,31 @@ def drift_lab(lab: Path) -> Iterator[None]:
     labctl.compose("stop", "stopped", "stopped-ok", project="drift-lab", file=DRIFT_COMPOSE)
     yield
     labctl.compose("down", "--timeout", "1", project="drift-lab", file=DRIFT_COMPOSE)
+
+
+@contextmanager
+def fault(command: str, mode: str) -> Iterator[Path]:
+    """Make the lab host's `docker <command>` (ps, inspect, image or all) misbehave as mode says."""
+    assert mode in labctl.FAULT_MODES, mode
+    path = labctl.FAULTS / command
+    path.write_text(mode)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def assert_errors_actionable(plan: dict[str, Any]) -> None:
+    """Every error names its module and host (where it has them), its code, and one line to act on."""
+    assert plan["errors"], "expected errors"
+    for error in plan["errors"]:
+        assert set(error) == {"module", "host", "code", "message", "file", "key"}, error
+        assert error["code"] and error["code"].isupper(), error
+        message = error["message"]
+        assert message and "\n" not in message and len(message) < 400, error
+        if error["module"] is not None:
+            assert error["host"], error
+            assert "; " in message, f"no hint on what to try: {message}"
 
 
 def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules: Path | None = None,

@@ -1,0 +1,460 @@
+"""The fault matrix (README): every fault against the real lab is a clear exit 2, never in sync.
+
+Faults come from the lab itself: a closed port, a port that never speaks SSH, sshd refusing a
+login, the lab user's `docker` wrapper misbehaving on request (labctl.FAULT_MODES), the lab's
+dockerd frozen with SIGSTOP, the suite killed mid-run, a read-only or full reports folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import labctl
+import paramiko
+import pytest
+
+from conftest import (
+    REPO,
+    assert_errors_actionable,
+    fault,
+    logged_commands,
+    run_suite,
+    sshd_log_count,
+    write_inventory,
+    wrong_known_hosts,
+)
+from driftcheck.allowlist import PS_ARGV
+from driftcheck.errors import ObservationError
+from driftcheck.inventory import load_inventory
+from driftcheck.transport import Transport
+
+LOGIN = "Accepted publickey for driftlab"
+#: Slack for a bounded phase: scheduling on a busy 2-core machine, not a second phase.
+MARGIN = 1.0
+
+
+def module_codes(run) -> set[str]:
+    return {m["error"]["code"] for m in run.plan["modules"] if m["error"]}
+
+
+def assert_all_error(run, code: str) -> None:
+    """Exit 2; every module is an error with code (none in sync); every error actionable."""
+    assert run.rc == 2, run.output
+    assert run.plan["exit_code"] == 2
+    assert set(run.statuses().values()) == {"error"}, run.statuses()
+    assert module_codes(run) == {code}, run.plan["errors"]
+    assert run.plan["summary"]["in_sync"] == 0
+    assert_errors_actionable(run.plan)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def mute_server() -> Iterator[tuple[int, str | None]]:
+    """A loopback port that accepts TCP and then says nothing, or only an SSH banner."""
+    servers: list[socket.socket] = []
+    stop = threading.Event()
+
+    def start(banner: bytes | None) -> int:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        servers.append(server)
+        if banner is not None:
+            def serve() -> None:
+                server.settimeout(0.2)
+                held = []
+                while not stop.is_set():
+                    try:
+                        conn, _ = server.accept()
+                    except OSError:
+                        continue
+                    conn.sendall(banner)
+                    held.append(conn)  # then silence: no key exchange ever comes
+                for conn in held:
+                    conn.close()
+            threading.Thread(target=serve, daemon=True).start()
+        return int(server.getsockname()[1])
+
+    yield start  # type: ignore[misc]
+    stop.set()
+    time.sleep(0.3)
+    for server in servers:
+        server.close()
+
+
+# -- host unreachable ---------------------------------------------------------------------------
+
+
+def test_closed_port_is_host_unreachable(lab, command_log, tmp_path):
+    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://driftlab@127.0.0.1:{free_port()}")
+    run = run_suite(tmp_path, inventory=inventory)
+    assert_all_error(run, "HOST_UNREACHABLE")
+    assert "refused the connection" in run.plan["modules"][0]["error"]["message"]
+    # One error per affected module, each a pytest setup error of its checks.
+    assert len([e for e in run.plan["errors"] if e["code"] == "HOST_UNREACHABLE"]) == len(run.plan["modules"])
+    assert "ERROR checks/test_container.py::test_exists[honcho-redis]" in run.output
+    assert logged_commands() == []
+
+
+@pytest.mark.parametrize("banner", [None, b"SSH-2.0-OpenSSH_9.2\r\n"], ids=["silent", "banner-then-silence"])
+def test_port_that_never_speaks_ssh_is_host_unreachable_within_the_timeout(lab, command_log, tmp_path,
+                                                                           mute_server, banner):
+    port = mute_server(banner)
+    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://driftlab@127.0.0.1:{port}",
+                                timeout=2)
+    run = run_suite(tmp_path, inventory=inventory)
+    assert_all_error(run, "HOST_UNREACHABLE")
+    assert "did not complete within 2s" in run.plan["modules"][0]["error"]["message"]
+    # TCP, banner, key exchange and login share one deadline (paramiko alone allows 15 s + 30 s).
+    [host] = run.plan["hosts"]
+    assert 2 - 0.1 <= host["seconds"] <= 2 + MARGIN, host
+    assert host["commands"] == []
+
+
+# -- authentication -----------------------------------------------------------------------------
+
+
+def test_wrong_key_is_auth_failed(lab, command_log, tmp_path):
+    key = tmp_path / "other_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    run = run_suite(tmp_path, inventory=write_inventory(tmp_path / "hosts.yaml", identity_file=str(key)))
+    assert_all_error(run, "AUTH_FAILED")
+    assert "refused the login of driftlab" in run.plan["modules"][0]["error"]["message"]
+    assert logged_commands() == []
+
+
+def test_wrong_user_is_auth_failed(lab, command_log, tmp_path):
+    port = int((labctl.RUN / "sshd.port").read_text())
+    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://nosuchuser@127.0.0.1:{port}")
+    run = run_suite(tmp_path, inventory=inventory)
+    assert_all_error(run, "AUTH_FAILED")
+    assert "nosuchuser" in run.plan["modules"][0]["error"]["message"]
+    assert logged_commands() == []
+
+
+def test_unknown_host_key_sends_nothing(lab, command_log, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    run = run_suite(tmp_path, inventory=write_inventory(tmp_path / "hosts.yaml", known_hosts=str(empty)))
+    assert_all_error(run, "HOST_KEY_UNKNOWN")
+    assert logged_commands() == []
+    assert empty.read_text() == ""
+
+
+def test_changed_host_key_is_rejected(lab, command_log, tmp_path):
+    wrong = wrong_known_hosts(tmp_path / "known_hosts")
+    run = run_suite(tmp_path, inventory=write_inventory(tmp_path / "hosts.yaml", known_hosts=str(wrong)))
+    assert_all_error(run, "HOST_KEY_MISMATCH")
+    assert logged_commands() == []
+
+
+# -- docker unavailable -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def denied_socket() -> Iterator[Path]:
+    """A docker socket the lab user may not open (root's, mode 0600), as on a host where the
+    deploy user is not in the docker group."""
+    path = labctl.DENIED_SOCK
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+    os.chmod(path, 0o600)
+    yield path
+    server.close()
+    path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(("mode", "first_stderr_line"), [
+    ("daemon-down", "Cannot connect to the Docker daemon at unix://"),
+    ("denied", "permission denied while trying to connect to the Docker daemon socket"),
+    ("no-cli", "not found"),
+])
+def test_docker_unavailable_carries_the_first_line_of_stderr(lab, command_log, tmp_path, denied_socket,
+                                                             mode, first_stderr_line):
+    with fault("all", mode):
+        run = run_suite(tmp_path)
+    assert_all_error(run, "DOCKER_UNAVAILABLE")
+    message = run.plan["modules"][0]["error"]["message"]
+    assert first_stderr_line in message, message
+    assert len(logged_commands()) == 1  # docker ps failed; nothing else was tried
+
+
+# -- docker hangs -------------------------------------------------------------------------------
+
+
+def test_docker_that_hangs_is_a_timeout(lab, command_log, tmp_path):
+    with fault("inspect", "hang"):
+        run = run_suite(tmp_path, inventory=write_inventory(tmp_path / "hosts.yaml", timeout=2))
+    assert_all_error(run, "TIMEOUT")
+    [host] = run.plan["hosts"]
+    # ps answered, inspect hung for the host's 2 s; nothing more was sent.
+    assert 2 <= host["seconds"] <= 2 + MARGIN, host
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect"]
+
+
+def test_frozen_dockerd_is_a_timeout(lab, command_log, tmp_path):
+    pid = int((labctl.RUN / "docker.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        run = run_suite(tmp_path, inventory=write_inventory(tmp_path / "hosts.yaml", timeout=2))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert_all_error(run, "TIMEOUT")
+    assert run.plan["hosts"][0]["seconds"] <= 2 + MARGIN
+    assert [c[0] for c in logged_commands()] == ["ps"]
+
+
+def test_a_timeout_leaves_no_thread_or_channel_behind(lab, command_log):
+    before = set(threading.enumerate())
+    config = load_inventory(labctl.INVENTORY, "inventory.yaml")["rs2000"]
+    config = type(config)(**{**config.__dict__, "timeout": 1.0})
+    transport = Transport(config)
+    with fault("ps", "hang"):
+        started = time.monotonic()
+        with pytest.raises(ObservationError) as info:
+            transport.run(PS_ARGV)
+        took = time.monotonic() - started
+    assert info.value.code == "TIMEOUT"
+    assert took <= 1 + MARGIN
+    ssh = transport.backend.client.get_transport()
+    assert ssh is not None and ssh.is_active()
+    assert all(chan.closed for chan in ssh._channels.values()), "the timed-out channel is still open"
+    transport.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and set(threading.enumerate()) - before:
+        time.sleep(0.05)
+    assert set(threading.enumerate()) - before == set()
+    assert not any(isinstance(t, paramiko.Transport) for t in threading.enumerate())
+
+
+# -- unparseable output -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "mode"), [
+    ("ps", "garbage"), ("inspect", "garbage"), ("inspect", "truncate"), ("inspect", "empty"),
+    ("image", "truncate"), ("image", "empty"),
+])
+def test_malformed_truncated_or_empty_json_is_observation_invalid(lab, command_log, tmp_path, command, mode):
+    with fault(command, mode):
+        run = run_suite(tmp_path)
+    assert run.rc == 2, run.output
+    if command == "image":
+        # The containers were observed; every module that needs the image check is incomplete.
+        errors = {m["module"]: m["error"]["code"] for m in run.plan["modules"] if m["error"]}
+        assert set(errors.values()) == {"OBSERVATION_INVALID"}
+        assert set(run.statuses()) - set(errors) == {"legacy-wiki"}  # desired absent: exists is its only check
+    else:
+        assert_all_error(run, "OBSERVATION_INVALID")
+    assert_errors_actionable(run.plan)
+
+
+# -- connection dropped -------------------------------------------------------------------------
+
+
+def test_connection_dropped_once_is_reconnected_once(lab, command_log, tmp_path):
+    logins = sshd_log_count(LOGIN)
+    with fault("inspect", "drop-once") as path:
+        run = run_suite(tmp_path)
+        assert not path.exists(), "the fault did not fire"
+    assert run.rc == 0, run.output
+    assert set(run.statuses().values()) == {"in_sync"}
+    assert sshd_log_count(LOGIN) - logins == 2
+    # The lost command was sent again on the new connection; the record shows both.
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "inspect", "image"]
+    assert [c.split()[1] for c in run.plan["hosts"][0]["commands"]] == ["ps", "inspect", "inspect", "image"]
+
+
+def test_connection_dropped_again_makes_the_unobserved_modules_errors(lab, command_log, tmp_path):
+    logins = sshd_log_count(LOGIN)
+    with fault("image", "drop"):
+        run = run_suite(tmp_path)
+    assert run.rc == 2, run.output
+    # At most one reconnect.
+    assert sshd_log_count(LOGIN) - logins == 2
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image", "image"]
+    statuses = run.statuses()
+    # legacy-wiki (desired absent) was fully observed before the drop; every other module still
+    # needed its image check.
+    assert statuses.pop("legacy-wiki") == "in_sync"
+    assert set(statuses.values()) == {"error"}
+    assert module_codes(run) == {"HOST_UNREACHABLE"}
+    assert "lost again after one reconnect" in run.plan["errors"][0]["message"]
+    assert_errors_actionable(run.plan)
+    passed = [line for line in run.output.splitlines() if "test_state[honcho-redis]" in line]
+    assert not any(line.startswith("ERROR") for line in passed)
+
+
+# -- several hosts, one failing -----------------------------------------------------------------
+
+
+def add_module(modules: Path, name: str, host: str, ref: str = "lab/app:1") -> None:
+    (modules / name).mkdir()
+    (modules / name / "module.yaml").write_text(
+        f"schema_version: 2\nname: {name}\nhost: {host}\ncompose:\n  project: home-platform\n"
+        f"  service: {name}\nimage:\n  ref: {ref}\n")
+
+
+def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
+    modules = tmp_path / "modules"
+    subprocess.run(["cp", "-r", str(REPO / "modules"), str(modules)], check=True)
+    redis = modules / "honcho-redis" / "module.yaml"
+    redis.write_text(redis.read_text().replace("redis:7.2-alpine", "redis:7.0-alpine"))  # drift on rs2000
+    add_module(modules, "nas-app", "nas")
+    add_module(modules, "edge-app", "edge")
+    inventory = write_inventory(tmp_path / "hosts.yaml", timeout=2)
+    data = __import__("yaml").safe_load(inventory.read_text())
+    good = data["hosts"]["rs2000"]
+    data["hosts"]["nas"] = {**good, "connection": f"paramiko://driftlab@127.0.0.1:{free_port()}"}
+    data["hosts"]["edge"] = {**good, "connection": f"paramiko://driftlab@127.0.0.1:{mute_server(None)}"}
+    inventory.write_text(__import__("yaml").safe_dump(data))
+    run = run_suite(tmp_path, inventory=inventory, modules=modules)
+    assert run.rc == 2, run.output
+    statuses = run.statuses()
+    assert statuses.pop("nas-app") == "error" and statuses.pop("edge-app") == "error"
+    assert statuses.pop("honcho-redis") == "drift"
+    assert set(statuses.values()) == {"in_sync"}
+    assert run.codes()["honcho-redis"] == ["IMAGE_TAG_MISMATCH"]
+    hosts = {h["host"]: h for h in run.plan["hosts"]}
+    assert hosts["rs2000"]["error"] is None and len(hosts["rs2000"]["commands"]) == 3
+    assert hosts["nas"]["error"]["code"] == "HOST_UNREACHABLE" and hosts["nas"]["commands"] == []
+    assert hosts["edge"]["error"]["code"] == "HOST_UNREACHABLE" and hosts["edge"]["commands"] == []
+    assert {(e["module"], e["host"]) for e in run.plan["errors"]} == {("nas-app", "nas"), ("edge-app", "edge")}
+    assert_errors_actionable(run.plan)
+    assert len(logged_commands()) == 3
+
+
+# -- interrupted --------------------------------------------------------------------------------
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_exits_2_and_keeps_earlier_runs(lab, command_log, tmp_path, signum):
+    earlier = run_suite(tmp_path)
+    assert earlier.rc == 0 and earlier.run_dir is not None
+    reports = tmp_path / "reports"
+    before, latest = snapshot(reports), os.readlink(reports / "latest")
+    command_log.write_text("")
+    with fault("inspect", "hang"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", f"--reports-dir={reports}",
+             f"--inventory={write_inventory(tmp_path / 'hosts.yaml', timeout=60)}"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and [c[0] for c in logged_commands()] != ["ps", "inspect"]:
+            time.sleep(0.05)
+        assert [c[0] for c in logged_commands()] == ["ps", "inspect"], "the run never reached inspect"
+        proc.send_signal(signum)
+        output, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 2, output
+    assert os.readlink(reports / "latest") == latest, "an interrupted run moved latest"
+    after = snapshot(reports)
+    assert {k: v for k, v in after.items() if k in before} == before, "an earlier run was touched"
+    new = {Path(k).parts[0] for k in after} - {Path(k).parts[0] for k in before}
+    assert len(new) == 1, after.keys()
+    run_dir = reports / new.pop()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["junit.xml", "plan.json", "report.json"]
+    assert not [p for p in reports.rglob("*") if p.name.startswith(".")], "a temp file was left"
+    plan = __import__("json").loads((run_dir / "plan.json").read_text())
+    assert plan["exit_code"] == 2 and plan["summary"]["in_sync"] == 0
+    [interrupted] = [e for e in plan["errors"] if e["code"] == "INTERRUPTED"]
+    assert ("SIGTERM" if signum == signal.SIGTERM else "SIGINT") in interrupted["message"]
+    assert_errors_actionable(plan)
+
+
+# -- reports folder not writable, disk full -----------------------------------------------------
+
+
+@pytest.fixture
+def mounted(tmp_path) -> Iterator[Path]:
+    """tmp_path/reports, made unwritable by the test through a mount; unmounted afterwards."""
+    reports = tmp_path / "reports"
+    yield reports
+    subprocess.run(["umount", str(reports)], check=False, capture_output=True)
+
+
+def test_reports_folder_read_only(lab, command_log, tmp_path, mounted):
+    assert run_suite(tmp_path).rc == 0  # an earlier run, which must stay
+    before = snapshot(mounted)
+    # A read-only bind mount: chmod would not stop root.
+    subprocess.run(["mount", "--bind", str(mounted), str(mounted)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(mounted)], check=True)
+    run = run_suite(tmp_path)
+    assert run.rc == 2, run.output
+    assert "ARTIFACTS_NOT_WRITTEN" in run.output and "Read-only file system" in run.output
+    assert "IN SYNC  honcho-redis@rs2000" in run.output  # the results are still on the terminal
+    assert "7 modules: 7 in sync" in run.output
+    assert snapshot(mounted) == before
+
+
+def test_reports_disk_full(lab, command_log, tmp_path, mounted):
+    mounted.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mounted)], check=True)
+    filler = mounted / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            handle.write(b"\0" * (128 * 1024))
+        except OSError:
+            pass
+    run = run_suite(tmp_path)
+    assert run.rc == 2, run.output
+    assert "ARTIFACTS_NOT_WRITTEN" in run.output and "No space left on device" in run.output
+    assert "7 modules: 7 in sync" in run.output
+    # Nothing half-written: no run folder, no partial folder, no temp file.
+    assert [p.name for p in mounted.iterdir()] == ["filler"]
+
+
+# -- invalid inventory --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("setting", "key", "expected"), [
+    ({"connection": "ssh://driftlab@127.0.0.1:22"}, "hosts.rs2000.connection", "paramiko://"),
+    ({"host_key_policy": "trust-all"}, "hosts.rs2000.host_key_policy", "strict or accept-new"),
+    ({"identity_file": "/nonexistent/id_ed25519"}, "hosts.rs2000.identity_file", "/nonexistent/id_ed25519"),
+], ids=["bad-url", "unknown-policy", "missing-key-file"])
+def test_invalid_inventory_names_host_and_key(lab, command_log, tmp_path, setting, key, expected):
+    logins = sshd_log_count("Connection from")
+    inventory = write_inventory(tmp_path / "hosts.yaml", **setting)
+    run = run_suite(tmp_path, inventory=inventory)
+    assert run.rc == 2, run.output
+    assert run.plan["modules"] == []
+    [error] = run.plan["errors"]
+    assert (error["code"], error["key"], error["file"]) == ("INVENTORY_INVALID", key, str(inventory))
+    assert expected in error["message"]
+    assert f"key '{key}'" in run.output
+    assert_errors_actionable(run.plan)
+    assert logged_commands() == [] and sshd_log_count("Connection from") == logins
+
+
+def test_invalid_manifest_contacts_no_host(lab, command_log, tmp_path):
+    modules = tmp_path / "modules"
+    (modules / "bad").mkdir(parents=True)
+    (modules / "bad" / "module.yaml").write_text(
+        "schema_version: 2\nname: bad\nhost: rs2000\ncompose:\n  project: 'x; rm -rf /'\n  service: s\n"
+        "image:\n  ref: a:1\n")
+    run = run_suite(tmp_path, modules=modules)
+    assert run.rc == 2, run.output
+    assert run.plan["modules"] == []
+    [error] = run.plan["errors"]
+    assert error["code"] == "MANIFEST_INVALID" and error["key"] == "compose.project"
+    assert error["file"].endswith("bad/module.yaml")
+    assert "compose.project" in run.output
+    assert logged_commands() == []
