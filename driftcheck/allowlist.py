@@ -13,11 +13,15 @@ from collections.abc import Sequence
 from driftcheck.errors import SafetyViolation
 from driftcheck.imageref import parse_ref
 
-#: `docker ps` output: one JSON array per container (id, names, compose project, compose service).
+#: `docker ps` output: a header line, then one JSON array per container (id, names, compose
+#: project, compose service). `table` makes docker print the header even when there is no
+#: container, so an empty answer is recognisably wrong rather than "nothing runs here".
 PS_FORMAT = (
-    '[{{json .ID}},{{json .Names}},'
+    'table [{{json .ID}},{{json .Names}},'
     '{{json (.Label "com.docker.compose.project")}},{{json (.Label "com.docker.compose.service")}}]'
 )
+#: How that header line starts (docker names the columns; 20.10 and 28 agree).
+PS_HEADER = "[CONTAINER ID,"
 VERSION_FORMAT = "{{json .Server.APIVersion}}"
 PS_ARGV = ("docker", "ps", "--all", "--no-trunc", "--format", PS_FORMAT)
 VERSION_ARGV = ("docker", "version", "--format", VERSION_FORMAT)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from driftcheck.allowlist import CONTAINER_ID_RE, IMAGE_ID_RE, IMAGE_INSPECT_PREFIX, INSPECT_PREFIX, PS_ARGV
+from driftcheck.allowlist import CONTAINER_ID_RE, IMAGE_ID_RE, IMAGE_INSPECT_PREFIX, INSPECT_PREFIX, PS_ARGV, PS_HEADER
 from driftcheck.errors import ObservationError
 from driftcheck.transport import Output, Transport
 
@@ -87,13 +87,13 @@ def _unavailable(host: str, what: str, output: Output) -> ObservationError:
 
 
 def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
-    """`docker ps` lines -> {container name: container id}."""
+    """`docker ps` header and rows -> {container name: container id}."""
     found: dict[str, str] = {}
     try:
-        text = stdout.decode("utf-8")
-        for line in text.splitlines():
-            if not line.strip():
-                continue
+        lines = [line for line in stdout.decode("utf-8").splitlines() if line.strip()]
+        if not lines or not lines[0].startswith(PS_HEADER):
+            raise ValueError("no header")
+        for line in lines[1:]:
             row = json.loads(line)
             if not (isinstance(row, list) and len(row) == 4 and all(isinstance(v, str) for v in row)):
                 raise ValueError("unexpected row shape")
@@ -103,7 +103,8 @@ def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
             for name in names.split(","):
                 found[name] = container_id
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise _invalid(host, "`docker ps` printed output that is not one JSON row per container") from None
+        raise _invalid(host, "`docker ps` printed output that is not a header line and one JSON row per "
+                       "container (empty or cut short?)") from None
     return found
 
 

@@ -33,6 +33,16 @@ def _unique(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return seen
 
 
+def _unproven(entry: dict[str, Any]) -> dict[str, str]:
+    check, outcome = entry["check"], entry["outcome"]
+    if outcome == "not_run":
+        return {"code": "NOT_CHECKED", "message": f"check {check} did not run (the run ended early); run it again"}
+    if outcome == "skipped":
+        return {"code": "NOT_CHECKED", "message": f"check {check} was skipped; a skipped check proves "
+                "nothing, run it without the skip"}
+    return {"code": "CHECK_FAILED", "message": f"check {check} failed without a verdict; see the test output"}
+
+
 def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[dict[str, Any]],
                hosts: list[dict[str, Any]], errors: list[dict[str, Any]], pytest_status: int) -> dict[str, Any]:
     """The plan of a run from the outcome of every selected check.
@@ -55,13 +65,11 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[d
         warnings = _unique(w for e in entries for w in e.get("warnings", []))
         module_errors = _unique(e["error"] for e in entries if e.get("error"))
         for entry in entries:
-            if entry["outcome"] in ("error", "not_run") and not entry.get("error"):
-                module_errors = _unique([*module_errors, {
-                    "code": "NOT_CHECKED" if entry["outcome"] == "not_run" else "CHECK_FAILED",
-                    "message": f"check {entry['check']} " + ("did not run (the run ended early); run it again"
-                                                             if entry["outcome"] == "not_run" else
-                                                             "failed without a verdict; see the test output"),
-                }])
+            outcome = entry["outcome"]
+            verdict = outcome == "passed" or (outcome == "failed" and entry.get("changes"))
+            if not verdict and not entry.get("error"):
+                # Only a check that ran to its verdict proves anything; whatever else is an error.
+                module_errors = _unique([*module_errors, _unproven(entry)])
         status = "error" if module_errors else "drift" if changes else "in_sync"
         error = module_errors[0] if module_errors else None
         modules.append({

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from driftcheck import allowlist
+from driftcheck.inventory import HostConfig
 from driftcheck.manifest import Module, parse_module
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -40,3 +42,20 @@ def make_module(**overrides: Any) -> Module:
 
 def load_json(name: str) -> Any:
     return json.loads((FIXTURES / "inspect" / name).read_text())
+
+
+class FakeTransport:
+    """Maps argv prefixes to canned outputs and records every call (unit tests only)."""
+
+    def __init__(self, answers):
+        self.config = HostConfig("h", "local", None, None, None, None, None, None, "strict", 5.0)
+        self.answers = answers
+        self.calls = []
+
+    def run(self, argv):
+        allowlist.check_argv(argv)
+        self.calls.append(tuple(argv))
+        for prefix, output in self.answers:
+            if tuple(argv[: len(prefix)]) == prefix:
+                return output
+        raise AssertionError(argv)

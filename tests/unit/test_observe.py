@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import FakeTransport
 from driftcheck import allowlist
 from driftcheck.errors import ObservationError
-from driftcheck.inventory import HostConfig
 from driftcheck.observe import HostObserver, parse_inspect, parse_ps
 from driftcheck.transport import Output
 
@@ -39,23 +39,6 @@ def test_parse_ps_rows(tmp_path):
         parse_ps("h", b"not json\n")
 
 
-class FakeTransport:
-    """Maps argv prefixes to canned outputs and records every call (unit tests only)."""
-
-    def __init__(self, answers):
-        self.config = HostConfig("h", "local", None, None, None, None, None, None, "strict", 5.0)
-        self.answers = answers
-        self.calls = []
-
-    def run(self, argv):
-        allowlist.check_argv(argv)
-        self.calls.append(tuple(argv))
-        for prefix, output in self.answers:
-            if tuple(argv[: len(prefix)]) == prefix:
-                return output
-        raise AssertionError(argv)
-
-
 def test_one_ps_one_inspect_one_image_inspect_for_many_modules(captured_containers, captured_images):
     from conftest import FIXTURES
     fake = FakeTransport([
@@ -85,3 +68,46 @@ def test_missing_docker_cli():
     fake = FakeTransport([(allowlist.PS_ARGV, Output(127, b"", b"sh: docker: not found\n"))])
     with pytest.raises(ObservationError, match="not found"):
         HostObserver(fake, ["a"]).containers()
+
+
+def test_empty_ps_is_invalid_not_an_empty_host():
+    with pytest.raises(ObservationError) as info:
+        parse_ps("h", b"")
+    assert info.value.code == "OBSERVATION_INVALID"
+    assert parse_ps("h", b"[CONTAINER ID,NAMES,project,service]\n") == {}
+
+
+@pytest.mark.parametrize(("stdout", "rc"), [(b"", 0), (b"[]", 0)])
+def test_inspect_that_answers_for_fewer_containers_than_asked_is_invalid(stdout, rc):
+    from conftest import FIXTURES
+    fake = FakeTransport([
+        (allowlist.PS_ARGV, Output(0, (FIXTURES / "inspect" / "ps.jsonl").read_bytes(), b"")),
+        (allowlist.INSPECT_PREFIX, Output(rc, stdout, b"")),
+    ])
+    with pytest.raises(ObservationError) as info:
+        HostObserver(fake, ["drift-lab-in-sync-1"]).containers()
+    assert info.value.code == "OBSERVATION_INVALID"
+
+
+def test_container_gone_between_ps_and_inspect_is_missing_not_an_error():
+    from conftest import FIXTURES
+    fake = FakeTransport([
+        (allowlist.PS_ARGV, Output(0, (FIXTURES / "inspect" / "ps.jsonl").read_bytes(), b"")),
+        (allowlist.INSPECT_PREFIX, Output(1, b"[]", b"Error: No such container: ccdb17b611e3\n")),
+    ])
+    assert HostObserver(fake, ["drift-lab-wrong-tag-1"]).containers() == {}
+
+
+@pytest.mark.parametrize(("stderr", "shown", "hidden"), [
+    (b"Cannot connect to the Docker daemon at tcp://admin:hunter2@10.0.0.5:2376. Is it running?\n",
+     "tcp://***@10.0.0.5:2376", "hunter2"),
+    (b"error: password=hunter2 rejected\nsecond line\n", "password=***", "hunter2"),
+    (b"\x1b[31mred\x1b[0m and a very long line" + b"x" * 400, "?[31mred", "x" * 300),
+])
+def test_docker_unavailable_shows_the_first_stderr_line_redacted(stderr, shown, hidden):
+    fake = FakeTransport([(allowlist.PS_ARGV, Output(1, b"", stderr))])
+    with pytest.raises(ObservationError) as info:
+        HostObserver(fake, ["a"]).containers()
+    assert info.value.code == "DOCKER_UNAVAILABLE"
+    assert shown in info.value.message and hidden not in info.value.message
+    assert "second line" not in info.value.message and "\n" not in info.value.message

@@ -58,3 +58,53 @@ def test_write_run_is_complete_and_moves_latest(tmp_path):
     assert (tmp_path / "latest").readlink().name == "r"
     assert json.loads((tmp_path / "copy.json").read_text()) == plan
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_skipped_check_proves_nothing():
+    plan = plan_of([check("a", "exists", "passed"), check("a", "state", "skipped")])
+    assert plan["modules"][0]["status"] == "error"
+    assert plan["modules"][0]["error"]["code"] == "NOT_CHECKED"
+
+
+def test_interrupted_write_leaves_no_folder_and_keeps_latest(tmp_path, monkeypatch):
+    import driftcheck.plan as plan_module
+
+    earlier = write_run(tmp_path, {**plan_of([]), "run_id": "earlier"}, {}, b"<x/>", None, True)
+    before = {p.name: p.read_bytes() for p in earlier.iterdir()}
+    real = plan_module.write_atomic
+
+    def interrupted(path, data):
+        if path.name == "plan.json":
+            raise KeyboardInterrupt("SIGTERM")
+        real(path, data)
+
+    monkeypatch.setattr(plan_module, "write_atomic", interrupted)
+    try:
+        write_run(tmp_path, plan_of([]), {}, b"<x/>", None, True)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the write was not interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "latest"]
+    assert (tmp_path / "latest").readlink().name == "earlier"
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before
+
+
+def test_write_atomic_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    import os
+
+    from driftcheck.plan import write_atomic
+
+    target = tmp_path / "plan.json"
+    target.write_bytes(b"old")
+
+    def fail(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", fail)
+    try:
+        write_atomic(target, b"new")
+    except KeyboardInterrupt:
+        pass
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
