@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -67,6 +68,17 @@ class DriftState:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_errors: list[dict[str, Any]] = field(default_factory=list)
     observers: dict[str, HostObserver] = field(default_factory=dict)
+    #: hosts whose observation has been started (each host is observed once per process)
+    observed_hosts: set[str] = field(default_factory=set)
+    #: hosts with a selected image check (only those get a `docker image inspect`)
+    image_hosts: set[str] = field(default_factory=set)
+    #: an xdist worker: observes only the hosts of its own tests, writes nothing, remaps nothing
+    worker: bool = False
+    #: under xdist, the controller's record of every host the workers observed
+    worker_hosts: list[dict[str, Any]] = field(default_factory=list)
+    #: xdist's controller: it runs no test and collects nothing; workers report to it
+    xdist_controller: bool = False
+    checks_dir: Path = Path("checks")
     plan: dict[str, Any] | None = None
     run_dir: Path | None = None
     write_error: str | None = None
@@ -102,8 +114,52 @@ class DriftState:
             self.observers[host] = HostObserver(Transport(self.hosts[host]), wanted)
         return self.observers[host]
 
+    def observed(self, host: str) -> HostObserver:
+        """The host's observer once it has observed; the first call observes every selected host at once.
+
+        Hosts are observed concurrently, each in its own thread over its own connection, so a run
+        takes about as long as its slowest host. An xdist worker observes only the host asked
+        for: the hosts of its own tests (--dist loadgroup keeps each host on one worker).
+        """
+        if host not in self.observed_hosts:
+            hosts = [host] if self.worker else sorted({s["host"] for s in self.selected.values()} | {host})
+            self._observe([h for h in hosts if h not in self.observed_hosts])
+        return self.observers[host]
+
+    def _observe(self, hosts: list[str]) -> None:
+        observers = [self.observer(h) for h in hosts]
+        self.observed_hosts.update(hosts)
+
+        def observe(observer: HostObserver) -> None:
+            try:
+                observer.containers()
+                if observer.host in self.image_hosts:
+                    observer.images()
+            except ObservationError:
+                pass  # cached by the observer: each affected check reports it
+
+        if len(observers) == 1:
+            observe(observers[0])
+            return
+        threads = [threading.Thread(target=observe, args=(o,), name=f"driftcheck-{o.host}", daemon=True)
+                   for o in observers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def host_records(self) -> list[dict[str, Any]]:
+        """Per host: every command sent, seconds spent, the error (hosts[] of the plan)."""
+        return [{"host": name, "commands": list(o.transport.commands), "seconds": round(o.transport.seconds, 3),
+                 "error": None if o.error is None else {"code": o.error.code, "message": o.error.message}}
+                for name, o in sorted(self.observers.items())]
+
 
 STATE = pytest.StashKey[DriftState]()
+#: the key of a worker's host records in xdist's workeroutput
+WORKER_OUTPUT = "driftcheck_hosts"
+#: checks/<file>::test_<check>[<module>], optionally @<group> (xdist --dist loadgroup)
+NODEID_RE = re.compile(r"^(?P<file>[^:]+)::test_(?P<check>\w+)\[(?P<module>[a-z0-9-]+)\](?:@.*)?$")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,9 +189,12 @@ def _may_collect_checks(config: pytest.Config, checks: Path) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Belt and braces: testinfra logs command output at DEBUG; nothing here may log inspect output.
-    for name in ("testinfra", "paramiko"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("testinfra").setLevel(logging.WARNING)
+    # paramiko logs its transport thread's failures with tracebacks; they are translated into
+    # one-line errors (transport.py) and would only repeat them, in every check's captured log.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
     config.addinivalue_line("markers", "drift: a drift check generated from a module.yaml")
+    config.addinivalue_line("markers", "xdist_group(name): tests of one host run on one xdist worker")
     base = config.inipath.parent if config.inipath else config.rootpath
     now = datetime.now(UTC)
     plan_out = _option_path(config, "drift_plan_out", None)
@@ -154,8 +213,9 @@ def pytest_configure(config: pytest.Config) -> None:
         modules_dir=_option_path(config, "drift_modules_dir", base / "modules") or base,
         inventory=_option_path(config, "drift_inventory", base / "hosts.yaml") or base,
         reports_dir=_option_path(config, "drift_reports_dir", base / "reports") or base,
-        plan_out=plan_out, junit_tmp=junit_tmp,
+        plan_out=plan_out, junit_tmp=junit_tmp, checks_dir=base / "checks",
     )
+    state.worker = worker
     state.load()
     if not worker and threading.current_thread() is threading.main_thread():
         _install_signal_handlers(state)
@@ -206,7 +266,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
     check = metafunc.function.__name__.removeprefix("test_")
     params = [
-        pytest.param(m, id=m.name, marks=[pytest.mark.drift, *(getattr(pytest.mark, t) for t in m.tags)])
+        pytest.param(m, id=m.name, marks=[pytest.mark.drift, pytest.mark.xdist_group(m.host),
+                                          *(getattr(pytest.mark, t) for t in m.tags)])
         for m in state.modules if m.state != "absent" or check in ABSENT_CHECKS
     ]
     metafunc.parametrize("drift_module", params)
@@ -232,10 +293,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 "module": module.name, "host": module.host, "container": module.container_name,
                 "check": item.originalname.removeprefix("test_") if isinstance(item, pytest.Function) else item.name,
             }
-    if state.is_drift_run and not state.load_errors and not state.selected:
+    state.image_hosts = {s["host"] for s in state.selected.values() if s["check"] == "image"}
+    if state.is_drift_run:
+        _note_empty_selection(state)
+
+
+def _note_empty_selection(state: DriftState) -> None:
+    if not state.load_errors and not state.selected:
         state.run_errors.append({
             "module": None, "host": None, "code": "NO_MODULES_SELECTED", "file": None, "key": None,
-            "message": "no module matched the selection (-k/-m) or no module is declared",
+            "message": "no module matched the selection (-k/-m) or no module is declared; check the -k/-m "
+            "expression against the module names and tags",
         })
 
 
@@ -248,7 +316,7 @@ def drift_container(request: pytest.FixtureRequest, drift_module: Module) -> Con
     """The module's container as observed (None when missing); an observation failure is a setup error."""
     state = request.config.stash[STATE]
     try:
-        return state.observer(drift_module.host).containers().get(drift_module.container_name)
+        return state.observed(drift_module.host).containers().get(drift_module.container_name)
     except ObservationError as exc:
         _record(request.node, "error", {"code": exc.code, "message": exc.message})
         raise
@@ -262,7 +330,7 @@ def drift_images(request: pytest.FixtureRequest, drift_module: Module,
         return {}
     state = request.config.stash[STATE]
     try:
-        return state.observer(drift_module.host).images()
+        return state.observed(drift_module.host).images()
     except ObservationError as exc:
         _record(request.node, "error", {"code": exc.code, "message": exc.message})
         raise
@@ -333,15 +401,19 @@ class SessionHooks:
         # Decide the plan and the exit status before json-report (tryfirst) reads session.exitstatus.
         state = self.state
         state.finishing = True
+        for observer in state.observers.values():
+            observer.transport.close()
+        if state.worker:
+            # The controller builds the plan; a worker only tells it what it sent to its hosts.
+            session.config.workeroutput[WORKER_OUTPUT] = state.host_records()  # type: ignore[attr-defined]
+            return (yield)
+        if state.xdist_controller and _may_collect_checks(session.config, state.checks_dir):
+            state.is_drift_run = True
+            _note_empty_selection(state)
         if state.is_drift_run and not session.config.option.collectonly:
-            for observer in state.observers.values():
-                observer.transport.close()
             checks = [{**base, **state.records.get(nodeid, {"outcome": "not_run"})}
                       for nodeid, base in state.selected.items()]
-            hosts = [{"host": name, "commands": list(o.transport.commands),
-                      "seconds": round(o.transport.seconds, 3),
-                      "error": None if o.error is None else {"code": o.error.code, "message": o.error.message}}
-                     for name, o in sorted(state.observers.items())]
+            hosts = sorted(state.host_records() + state.worker_hosts, key=lambda h: str(h["host"]))
             errors = [{"module": None, "host": None, "code": e.code, "message": e.problem,
                        "file": e.path, "key": e.key} for e in state.load_errors] + state.run_errors
             if state.interrupted:
@@ -354,6 +426,33 @@ class SessionHooks:
             )
             session.exitstatus = state.plan["exit_code"]
         return (yield)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        # xdist's controller collects nothing itself: the selection comes from a worker's node ids
+        # (with --dist loadgroup they end in @<host>; the plan keeps module names).
+        state = self.state
+        state.xdist_controller = True
+        if state.selected:
+            return
+        by_name = {m.name: m for m in state.modules}
+        for nodeid in ids:
+            found = NODEID_RE.match(nodeid)
+            module = by_name.get(found["module"]) if found else None
+            if found and module is not None and found["file"].startswith("checks/"):
+                state.selected[nodeid] = {"module": module.name, "host": module.host,
+                                          "container": module.container_name, "check": found["check"]}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        for record in getattr(node, "workeroutput", {}).get(WORKER_OUTPUT, []):
+            same = next((h for h in self.state.worker_hosts if h["host"] == record["host"]), None)
+            if same is None:
+                self.state.worker_hosts.append(record)
+            else:  # two workers observed one host (a --dist mode other than loadgroup)
+                same["commands"] += record["commands"]
+                same["seconds"] = round(same["seconds"] + record["seconds"], 3)
+                same["error"] = same["error"] or record["error"]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:

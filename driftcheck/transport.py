@@ -9,7 +9,6 @@ retried, nothing is logged, and every command passes the read-only allowlist fir
 
 from __future__ import annotations
 
-import functools
 import os
 import select
 import shlex
@@ -154,6 +153,7 @@ class StrictParamikoBackend(ParamikoBackend):
         # to every phase.
         super().__init__(spec, ssh_config=config.ssh_config, ssh_identity_file=config.identity_file)
         self.config = config
+        self._client: paramiko.SSHClient | None = None
 
     def get_encoding(self) -> str:
         # The stock implementation runs `python3 -c ...` on the host: not on the allowlist.
@@ -184,8 +184,15 @@ class StrictParamikoBackend(ParamikoBackend):
             settings["key_filename"] = cfg.identity_file
         return settings
 
-    @functools.cached_property
+    @property
     def client(self) -> paramiko.SSHClient:  # type: ignore[override]
+        # Not functools.cached_property: before Python 3.12 it holds one lock for every instance,
+        # which would make hosts connect one after another instead of concurrently.
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> paramiko.SSHClient:
         cfg = self.config
         client = paramiko.SSHClient()
         if cfg.known_hosts is not None:
@@ -283,8 +290,9 @@ class StrictParamikoBackend(ParamikoBackend):
         return self.result(rc, cmd, stdout, stderr)
 
     def close(self) -> None:
-        if "client" in self.__dict__:
-            self.__dict__.pop("client").close()
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 class GuardedLocalBackend(LocalBackend):
@@ -337,6 +345,8 @@ class Transport:
         self.seconds = 0.0
         #: connections re-established after a drop (at most MAX_RECONNECTS)
         self.reconnects = 0
+        #: set by close(): the run is over for this host
+        self.closed = False
         backend: StrictParamikoBackend | GuardedLocalBackend
         if config.scheme == "local":
             backend = GuardedLocalBackend(config)
@@ -354,12 +364,15 @@ class Transport:
         """
         command = shlex.join(argv)
         check_command(command)  # again in the backend; here it raises before any connection is made
+        if self.closed:
+            raise ObservationError(self.config.name, "NOT_CHECKED", "the run ended before this host answered; "
+                                   "run it again")
         started = time.monotonic()
         try:
             try:
                 return self._send(command)
             except ConnectionDropped:
-                if self.reconnects >= MAX_RECONNECTS:
+                if self.reconnects >= MAX_RECONNECTS or self.closed:
                     raise
                 self.reconnects += 1
                 self.backend.close()
@@ -381,4 +394,6 @@ class Transport:
         return Output(result.rc, result.stdout_bytes, result.stderr_bytes)
 
     def close(self) -> None:
+        """End the connection; a command still waiting (another thread) fails, nothing reconnects."""
+        self.closed = True
         self.backend.close()

@@ -210,7 +210,8 @@ def write_docker_wrapper() -> None:
 # The lab host's `docker`: logs each command it is asked to run (arguments separated by
 # the unit separator, one command a line), then runs the real CLI.
 # Tests inject a fault by writing a mode into {FAULTS}/<subcommand> or {FAULTS}/all.
-for arg in "$@"; do printf '%s\\037' "$arg"; done >> {COMMAND_LOG}; printf '\\n' >> {COMMAND_LOG}
+log="${{LAB_COMMAND_LOG:-{COMMAND_LOG}}}"
+for arg in "$@"; do printf '%s\\037' "$arg"; done >> "$log"; printf '\\n' >> "$log"
 fault=""
 for f in all "$1"; do
   if [ -e "{FAULTS}/$f" ]; then fault=$(cat "{FAULTS}/$f"); faultfile="{FAULTS}/$f"; fi
@@ -243,7 +244,12 @@ exec {REAL_DOCKER} "$@"
     COMMAND_LOG.chmod(0o644)
 
 
-def start_sshd() -> int:
+def start_sshd(instance: str = "sshd", command_log: Path = COMMAND_LOG) -> int:
+    """Start (once) an sshd on a free loopback port; another instance is another lab host.
+
+    Every instance shares the host key and the lab user, and logs its docker commands to its
+    own command_log, so commands are counted per host on the host's side.
+    """
     SSH.mkdir(parents=True, exist_ok=True)
     SSH.chmod(0o755)
     host_key, client_key = SSH / "host_ed25519", SSH / "client_ed25519"
@@ -254,12 +260,15 @@ def start_sshd() -> int:
     authorized = SSH / "authorized_keys"
     shutil.copy(f"{client_key}.pub", authorized)
     authorized.chmod(0o644)
-    port_file = RUN / "sshd.port"
-    pidfile = RUN / "sshd.pid"
+    port_file = RUN / f"{instance}.port"
+    pidfile = RUN / f"{instance}.pid"
     if pid_alive(pidfile) is not None and port_file.exists():
         return int(port_file.read_text())
+    if not command_log.exists():
+        command_log.touch()
+    shutil.chown(command_log, LAB_USER)
     port = free_port()
-    config = SSH / "sshd_config"
+    config = SSH / f"{instance}_config"
     config.write_text(f"""Port {port}
 ListenAddress 127.0.0.1
 HostKey {host_key}
@@ -273,16 +282,19 @@ UsePAM no
 StrictModes no
 X11Forwarding no
 AllowTcpForwarding no
-SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin
+MaxStartups 100
+SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin LAB_COMMAND_LOG={command_log}
 """)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    run(["/usr/sbin/sshd", "-f", str(config), "-E", str(RUN / "sshd.log")])
-    wait_for(lambda: pid_alive(pidfile) is not None, "sshd")
+    run(["/usr/sbin/sshd", "-f", str(config), "-E", str(RUN / f"{instance}.log")])
+    wait_for(lambda: pid_alive(pidfile) is not None, instance)
     port_file.write_text(f"{port}\n")
     known = SSH / "known_hosts"
     key_type, key_b64 = Path(f"{host_key}.pub").read_text().split()[:2]
-    known.write_text(f"[127.0.0.1]:{port} {key_type} {key_b64}\n")
-    log(f"sshd started on 127.0.0.1:{port}")
+    lines = known.read_text().splitlines() if known.exists() and instance != "sshd" else []
+    lines = [line for line in lines if not line.startswith(f"[127.0.0.1]:{port} ")]
+    known.write_text("\n".join([*lines, f"[127.0.0.1]:{port} {key_type} {key_b64}"]) + "\n")
+    log(f"{instance} started on 127.0.0.1:{port}")
     return port
 
 
@@ -334,7 +346,8 @@ def stop_pid(pidfile: Path, name: str, seconds: float = 20.0) -> None:
 
 
 def down() -> None:
-    stop_pid(RUN / "sshd.pid", "sshd")
+    for pidfile in sorted(RUN.glob("sshd*.pid")):
+        stop_pid(pidfile, pidfile.stem)
     stop_pid(RUN / "docker.pid", "dockerd", 30)
     stop_pid(RUN / "containerd.pid", "containerd")
 

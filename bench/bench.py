@@ -1,0 +1,331 @@
+"""The benchmark: this suite against the floor and the naive way, on the lab over a slow link.
+
+    .venv/bin/python bench/bench.py [--repeat 5] [--delay-ms 25]     (make bench)
+
+Prints a table and writes bench/results.md. Needs the lab (make lab-up). It adds, and removes
+again: 200 containers of compose project `bench` on the lab's dockerd, three more lab sshd
+instances (hosts bench-a, bench-b, bench-c, each logging its own docker commands), and a TCP
+delay proxy in front of each (bench/delayproxy.py), all stopped by pidfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "lab"))
+import labctl  # noqa: E402
+
+RUN = BENCH / "run"
+PYTHON = str(REPO / ".venv" / "bin" / "python")
+HOSTS = ("bench-a", "bench-b", "bench-c")
+PROJECT = "bench"
+IMAGE = "lab/app:1"
+MAX_N = 200
+LOGIN = "Accepted publickey for driftlab"
+
+
+def service(i: int) -> str:
+    return f"svc-{i:03d}"
+
+
+def container(i: int) -> str:
+    return f"{PROJECT}-{service(i)}-1"
+
+
+# -- set-up and tear-down -----------------------------------------------------------------------
+
+
+def make_containers() -> None:
+    have = set(labctl.docker("ps", "--all", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                             "--format", "{{.Names}}").stdout.split())
+    missing = [i for i in range(MAX_N) if container(i) not in have]
+    for i in missing:
+        labctl.docker("create", "--name", container(i), "--init", "--network", "none",
+                      "--label", f"com.docker.compose.project={PROJECT}",
+                      "--label", f"com.docker.compose.service={service(i)}", IMAGE)
+    names = [container(i) for i in range(MAX_N)]
+    for start in range(0, MAX_N, 50):
+        labctl.docker("start", *names[start:start + 50])
+    print(f"bench: {MAX_N} containers of project {PROJECT} running ({len(missing)} created)", flush=True)
+
+
+def remove_containers() -> None:
+    ids = labctl.docker("ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={PROJECT}").stdout
+    if ids.split():
+        labctl.docker("rm", "--force", *ids.split())
+
+
+def start_hosts(delay_ms: int) -> dict[str, int]:
+    """An sshd per bench host, and a delay proxy in front of each; returns the proxied ports."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    ports = {}
+    key_type, key_b64 = (labctl.SSH / "host_ed25519.pub").read_text().split()[:2]
+    known = []
+    for host in HOSTS:
+        sshd_port = labctl.start_sshd(f"sshd-{host}", command_log(host))
+        proxy_port = labctl.free_port()
+        pidfile = RUN / f"proxy-{host}.pid"
+        stop_pid(pidfile)
+        subprocess.Popen([PYTHON, str(BENCH / "delayproxy.py"), str(proxy_port), str(sshd_port), str(delay_ms),
+                          str(pidfile)], start_new_session=True, stdin=subprocess.DEVNULL)
+        labctl.wait_for(lambda p=proxy_port: _listening(p), f"delay proxy for {host}")
+        ports[host] = proxy_port
+        known.append(f"[127.0.0.1]:{proxy_port} {key_type} {key_b64}")
+    (RUN / "known_hosts").write_text("\n".join(known) + "\n")
+    return ports
+
+
+def _listening(port: int) -> bool:
+    import socket
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop_pid(pidfile: Path) -> None:
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+        pidfile.unlink()
+
+
+def stop_hosts() -> None:
+    for host in HOSTS:
+        stop_pid(RUN / f"proxy-{host}.pid")
+        labctl.stop_pid(labctl.RUN / f"sshd-{host}.pid", f"sshd-{host}")
+
+
+def command_log(host: str) -> Path:
+    return labctl.RUN / f"docker-commands.{host}.log"
+
+
+def write_inventory(ports: dict[str, int]) -> Path:
+    lines = ["hosts:"]
+    for host, port in ports.items():
+        lines += [f"  {host}:", f"    connection: paramiko://driftlab@127.0.0.1:{port}",
+                  f"    identity_file: {labctl.SSH / 'client_ed25519'}",
+                  f"    known_hosts: {RUN / 'known_hosts'}", "    timeout: 30"]
+    path = RUN / "inventory.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_modules(name: str, layout: dict[str, range]) -> Path:
+    folder = RUN / f"modules-{name}"
+    if folder.exists():
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+    for host, indices in layout.items():
+        for i in indices:
+            (folder / service(i)).mkdir(parents=True)
+            (folder / service(i) / "module.yaml").write_text(
+                f"schema_version: 2\nname: {service(i)}\nhost: {host}\ncompose:\n  project: {PROJECT}\n"
+                f"  service: {service(i)}\nimage:\n  ref: {IMAGE}\n")
+    return folder
+
+
+# -- measurements -------------------------------------------------------------------------------
+
+
+def counts(hosts: list[str]) -> dict[str, tuple[int, int]]:
+    """(docker commands, SSH logins) each host has logged so far."""
+    result = {}
+    for host in hosts:
+        log = command_log(host)
+        commands = len([line for line in log.read_text().split("\n") if line]) if log.exists() else 0
+        logins = (labctl.RUN / f"sshd-{host}.log").read_text().count(LOGIN)
+        result[host] = (commands, logins)
+    return result
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, float, str]:
+    """Run argv; return (wall seconds, exit status, peak RSS MiB, output)."""
+    started = time.time()
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode("utf-8", "replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.time() - started, proc.returncode, usage.ru_maxrss / 1024, output
+
+
+def suite_env(inventory: Path, modules: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
+    env.update(DRIFT_INVENTORY=str(inventory), DRIFT_MODULES_DIR=str(modules),
+               DRIFT_REPORTS_DIR=str(RUN / "reports"), PYTHONPATH=str(BENCH),
+               BENCH_PHASES=str(RUN / "phases.json"))
+    return env
+
+
+def run_suite(inventory: Path, modules: Path, hosts: list[str], *args: str) -> dict[str, Any]:
+    before = counts(hosts)
+    started = time.time()
+    wall, rc, peak, output = timed([PYTHON, "-m", "pytest", "-p", "phases", "-q", *args],
+                                   suite_env(inventory, modules))
+    after = counts(hosts)
+    phases = json.loads((RUN / "phases.json").read_text())
+    spans = phases["commands"]
+    observation = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
+    return {
+        "rc": rc, "wall": wall, "peak": peak, "output": output,
+        "startup": phases["sessionstart"] - started,
+        "collection": phases["collected"] - phases["sessionstart"],
+        "observation": observation,
+        "report": phases["end"] - phases["collected"] - observation,
+        "commands": max(after[h][0] - before[h][0] for h in hosts),
+        "connections": max(after[h][1] - before[h][1] for h in hosts),
+    }
+
+
+def floor(ports: dict[str, int], layout: dict[str, range]) -> float:
+    """One OpenSSH connection and one `docker inspect` of every container, per host, hosts in parallel."""
+    def one(host: str) -> None:
+        names = [container(i) for i in layout[host]]
+        subprocess.run(["ssh", "-q", "-p", str(ports[host]), "-i", str(labctl.SSH / "client_ed25519"),
+                        "-o", f"UserKnownHostsFile={RUN / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
+                        "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+                        "driftlab@127.0.0.1", "docker", "inspect", "--type", "container", "--", *names],
+                       check=True, stdout=subprocess.DEVNULL)
+    started = time.time()
+    with ThreadPoolExecutor(len(layout)) as pool:
+        list(pool.map(one, layout))
+    return time.time() - started
+
+
+def naive(ports: dict[str, int], n: int) -> tuple[float, int]:
+    host = HOSTS[0]
+    modules = [{"name": service(i), "container": container(i), "project": PROJECT, "service": service(i),
+                "image": IMAGE} for i in range(n)]
+    (RUN / "naive-modules.json").write_text(json.dumps(modules))
+    env = dict(os.environ, BENCH_NAIVE_MODULES=str(RUN / "naive-modules.json"))
+    before = counts([host])[host][0]
+    wall, rc, _, output = timed(
+        [PYTHON, "-m", "pytest", "-c", str(BENCH / "naive" / "pytest.ini"), str(BENCH / "naive"),
+         f"--hosts=paramiko://driftlab@127.0.0.1:{ports[host]}",
+         f"--ssh-identity-file={labctl.SSH / 'client_ed25519'}"], env)
+    assert rc == 0, output[-2000:]
+    return wall, counts([host])[host][0] - before
+
+
+def median_of(repeat: int, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    runs = [measure() for _ in range(repeat)]
+    for run in runs:
+        assert run["rc"] == 0, run["output"][-3000:]
+    result = {key: statistics.median(r[key] for r in runs) for key in
+              ("wall", "startup", "collection", "observation", "report", "peak")}
+    result["commands"] = max(r["commands"] for r in runs)
+    result["connections"] = max(r["connections"] for r in runs)
+    return result
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--delay-ms", type=int, default=25)
+    parser.add_argument("--keep", action="store_true", help="leave the bench containers in place")
+    args = parser.parse_args()
+    assert labctl.status() == 0, "the lab is not up: run `make lab-up`"
+    make_containers()
+    ports = start_hosts(args.delay_ms)
+    try:
+        return measure(args, ports)
+    finally:
+        stop_hosts()
+        if not args.keep:
+            remove_containers()
+
+
+def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
+    inventory = write_inventory(ports)
+    scenarios = [(f"{n}", {HOSTS[0]: range(n)}) for n in (10, 50, 200)]
+    scenarios.append(("3x50", {h: range(50 * k, 50 * (k + 1)) for k, h in enumerate(HOSTS)}))
+    rows = []
+    for name, layout in scenarios:
+        modules = write_modules(name, layout)
+        hosts = list(layout)
+        run_suite(inventory, modules, hosts)  # warm the page cache and the lab
+        suite = median_of(args.repeat, lambda: run_suite(inventory, modules, hosts))
+        floors = [floor(ports, layout) for _ in range(args.repeat)]
+        suite["floor"] = statistics.median(floors)
+        suite.update(name=name, n=sum(len(r) for r in layout.values()), hosts=len(hosts))
+        rows.append(suite)
+        print(f"bench: {name} done: wall {suite['wall']:.2f}s", flush=True)
+    collect_200 = statistics.median(
+        timed([PYTHON, "-m", "pytest", "--collect-only", "-q"],
+              suite_env(inventory, RUN / "modules-200"))[0] for _ in range(args.repeat))
+    naive_wall, naive_commands = naive(ports, 200)
+    single = {r["name"]: r for r in rows}
+    table = render(rows, args, naive_wall, naive_commands, collect_200, single)
+    print(table)
+    (BENCH / "results.md").write_text(table)
+    return 0
+
+
+def render(rows: list[dict[str, Any]], args: argparse.Namespace, naive_wall: float, naive_commands: int,
+           collect_200: float, single: dict[str, dict[str, Any]]) -> str:
+    out = [
+        "# driftcheck benchmark",
+        "",
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"lab over a TCP delay proxy adding {args.delay_ms} ms each way; medians of {args.repeat} runs "
+        "(`make bench`, `bench/bench.py`).",
+        "",
+        "| N | hosts | wall s | start-up | collection | observation | compare + report | commands/host "
+        "| connections/host | floor s | observation ÷ floor | run − floor | peak MiB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        out.append(f"| {r['n']} | {r['hosts']} | {r['wall']:.2f} | {r['startup']:.2f} | {r['collection']:.2f} | "
+                   f"{r['observation']:.2f} | {r['report']:.2f} | {r['commands']} | {r['connections']} | "
+                   f"{r['floor']:.2f} | {r['observation'] / r['floor']:.2f} | {r['wall'] - r['floor']:.2f} | "
+                   f"{r['peak']:.0f} |")
+    n200, n50, three = single["200"], single["50"], single["3x50"]
+    goals = [
+        ("remote commands per host <= 3, whatever N", all(r["commands"] <= 3 for r in rows),
+         ", ".join(str(r["commands"]) for r in rows)),
+        ("SSH connections per host = 1, whatever N", all(r["connections"] == 1 for r in rows),
+         ", ".join(str(r["connections"]) for r in rows)),
+        ("N=200: observation <= 1.5 x floor", n200["observation"] <= 1.5 * n200["floor"],
+         f"{n200['observation']:.2f}s / {n200['floor']:.2f}s = {n200['observation'] / n200['floor']:.2f}"),
+        ("N=200: whole run <= floor + 1.5 s", n200["wall"] <= n200["floor"] + 1.5,
+         f"{n200['wall']:.2f}s vs {n200['floor'] + 1.5:.2f}s"),
+        ("N=200: naive / this >= 20", naive_wall / n200["wall"] >= 20,
+         f"{naive_wall:.1f}s / {n200['wall']:.2f}s = {naive_wall / n200['wall']:.0f} "
+         f"(naive: {naive_commands} remote commands, one run)"),
+        ("3 hosts x 50 take about the slowest host, not the sum",
+         three["observation"] <= 1.5 * n50["observation"],
+         f"observation {three['observation']:.2f}s for 3 hosts vs {n50['observation']:.2f}s for one "
+         f"(sum would be {3 * n50['observation']:.2f}s)"),
+        ("pytest --collect-only with 200 modules < 1 s", collect_200 < 1.0, f"{collect_200:.2f}s (whole process)"),
+    ]
+    out += ["", "| goal | met | measured |", "| --- | --- | --- |"]
+    out += [f"| {goal} | {'yes' if ok else 'NO'} | {measured} |" for goal, ok, measured in goals]
+    out += ["", "Columns: wall is the whole `pytest` process; start-up is process start to session start "
+            "(imports, manifests, inventory); collection is parametrization of every check; observation "
+            "is the first remote command's start to the last one's end (connect included); compare + "
+            "report is the rest up to pytest's exit hooks (checks, plan, report.json, junit.xml). "
+            "Commands and connections are counted on the host's side (the lab's docker wrapper log, "
+            "sshd's log). The floor is one OpenSSH connection running one `docker inspect` of every "
+            "container, hosts in parallel. Peak is the suite process's maximum RSS.", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
