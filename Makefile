@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-static iproute2 python3-venv
 LAB_INVENTORY := lab/run/inventory.yaml
 
-.PHONY: setup deps venv demo test unit lab-up lab-down lab-status lint clean
+.PHONY: setup deps venv demo test bench lab-up lab-down lab-status clean
 
 setup: deps venv
 
@@ -38,11 +38,15 @@ demo: lab-up
 
 # Unit tests, lint and type checks, then the lab tests; the lab is stopped even when tests fail.
 test: setup
-	$(PY) -m ruff check driftcheck checks tests lab
+	$(PY) -m ruff check driftcheck checks tests lab bench
 	$(PY) -m mypy
 	$(PY) -m pytest tests/unit -q
 	$(MAKE) lab-up
 	status=0; $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
+
+# The benchmark table (bench/results.md); the lab is stopped afterwards, as after make test.
+bench: lab-up
+	status=0; $(PY) bench/bench.py || status=$$?; $(MAKE) lab-down; exit $$status
 
 clean: lab-down
 	rm -rf lab/run $(VENV)

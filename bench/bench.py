@@ -221,7 +221,7 @@ def naive(ports: dict[str, int], n: int) -> tuple[float, int]:
     return wall, counts([host])[host][0] - before
 
 
-def median_of(repeat: int, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def median_of(repeat: int, measure: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     runs = [measure() for _ in range(repeat)]
     for run in runs:
         assert run["rc"] == 0, run["output"][-3000:]
@@ -261,7 +261,7 @@ def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
         modules = write_modules(name, layout)
         hosts = list(layout)
         run_suite(inventory, modules, hosts)  # warm the page cache and the lab
-        suite = median_of(args.repeat, lambda: run_suite(inventory, modules, hosts))
+        suite = median_of(args.repeat, lambda m=modules, h=hosts: run_suite(inventory, m, h))
         floors = [floor(ports, layout) for _ in range(args.repeat)]
         suite["floor"] = statistics.median(floors)
         suite.update(name=name, n=sum(len(r) for r in layout.values()), hosts=len(hosts))

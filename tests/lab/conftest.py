@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,47 @@ def assert_errors_actionable(plan: dict[str, Any]) -> None:
         if error["module"] is not None:
             assert error["host"], error
             assert "; " in message, f"no hint on what to try: {message}"
+
+
+@pytest.fixture
+def mute_server() -> Iterator[Callable[[bytes | None], int]]:
+    """A loopback port that accepts TCP and then says nothing, or only an SSH banner."""
+    servers: list[socket.socket] = []
+    stop = threading.Event()
+
+    def start(banner: bytes | None) -> int:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        servers.append(server)
+        if banner is not None:
+            def serve() -> None:
+                server.settimeout(0.2)
+                held = []
+                while not stop.is_set():
+                    try:
+                        conn, _ = server.accept()
+                    except OSError:
+                        continue
+                    conn.sendall(banner)
+                    held.append(conn)  # then silence: no key exchange ever comes
+                for conn in held:
+                    conn.close()
+            threading.Thread(target=serve, daemon=True).start()
+        return int(server.getsockname()[1])
+
+    yield start
+    stop.set()
+    time.sleep(0.3)
+    for server in servers:
+        server.close()
+
+
+def add_module(modules: Path, name: str, host: str, ref: str = "lab/app:1") -> None:
+    (modules / name).mkdir()
+    (modules / name / "module.yaml").write_text(
+        f"schema_version: 2\nname: {name}\nhost: {host}\ncompose:\n  project: home-platform\n"
+        f"  service: {name}\nimage:\n  ref: {ref}\n")
 
 
 def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules: Path | None = None,

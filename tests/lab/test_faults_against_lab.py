@@ -7,6 +7,7 @@ dockerd frozen with SIGSTOP, the suite killed mid-run, a read-only or full repor
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,9 +21,11 @@ from pathlib import Path
 import labctl
 import paramiko
 import pytest
+import yaml
 
 from conftest import (
     REPO,
+    add_module,
     assert_errors_actionable,
     fault,
     logged_commands,
@@ -55,51 +58,11 @@ def assert_all_error(run, code: str) -> None:
     assert_errors_actionable(run.plan)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def mute_server() -> Iterator[tuple[int, str | None]]:
-    """A loopback port that accepts TCP and then says nothing, or only an SSH banner."""
-    servers: list[socket.socket] = []
-    stop = threading.Event()
-
-    def start(banner: bytes | None) -> int:
-        server = socket.socket()
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        servers.append(server)
-        if banner is not None:
-            def serve() -> None:
-                server.settimeout(0.2)
-                held = []
-                while not stop.is_set():
-                    try:
-                        conn, _ = server.accept()
-                    except OSError:
-                        continue
-                    conn.sendall(banner)
-                    held.append(conn)  # then silence: no key exchange ever comes
-                for conn in held:
-                    conn.close()
-            threading.Thread(target=serve, daemon=True).start()
-        return int(server.getsockname()[1])
-
-    yield start  # type: ignore[misc]
-    stop.set()
-    time.sleep(0.3)
-    for server in servers:
-        server.close()
-
-
 # -- host unreachable ---------------------------------------------------------------------------
 
 
 def test_closed_port_is_host_unreachable(lab, command_log, tmp_path):
-    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://driftlab@127.0.0.1:{free_port()}")
+    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://driftlab@127.0.0.1:{labctl.free_port()}")
     run = run_suite(tmp_path, inventory=inventory)
     assert_all_error(run, "HOST_UNREACHABLE")
     assert "refused the connection" in run.plan["modules"][0]["error"]["message"]
@@ -302,13 +265,6 @@ def test_connection_dropped_again_makes_the_unobserved_modules_errors(lab, comma
 # -- several hosts, one failing -----------------------------------------------------------------
 
 
-def add_module(modules: Path, name: str, host: str, ref: str = "lab/app:1") -> None:
-    (modules / name).mkdir()
-    (modules / name / "module.yaml").write_text(
-        f"schema_version: 2\nname: {name}\nhost: {host}\ncompose:\n  project: home-platform\n"
-        f"  service: {name}\nimage:\n  ref: {ref}\n")
-
-
 def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
     modules = tmp_path / "modules"
     subprocess.run(["cp", "-r", str(REPO / "modules"), str(modules)], check=True)
@@ -317,11 +273,11 @@ def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
     add_module(modules, "nas-app", "nas")
     add_module(modules, "edge-app", "edge")
     inventory = write_inventory(tmp_path / "hosts.yaml", timeout=2)
-    data = __import__("yaml").safe_load(inventory.read_text())
+    data = yaml.safe_load(inventory.read_text())
     good = data["hosts"]["rs2000"]
-    data["hosts"]["nas"] = {**good, "connection": f"paramiko://driftlab@127.0.0.1:{free_port()}"}
+    data["hosts"]["nas"] = {**good, "connection": f"paramiko://driftlab@127.0.0.1:{labctl.free_port()}"}
     data["hosts"]["edge"] = {**good, "connection": f"paramiko://driftlab@127.0.0.1:{mute_server(None)}"}
-    inventory.write_text(__import__("yaml").safe_dump(data))
+    inventory.write_text(yaml.safe_dump(data))
     run = run_suite(tmp_path, inventory=inventory, modules=modules)
     assert run.rc == 2, run.output
     statuses = run.statuses()
@@ -373,7 +329,7 @@ def test_interrupted_run_exits_2_and_keeps_earlier_runs(lab, command_log, tmp_pa
     run_dir = reports / new.pop()
     assert sorted(p.name for p in run_dir.iterdir()) == ["junit.xml", "plan.json", "report.json"]
     assert not [p for p in reports.rglob("*") if p.name.startswith(".")], "a temp file was left"
-    plan = __import__("json").loads((run_dir / "plan.json").read_text())
+    plan = json.loads((run_dir / "plan.json").read_text())
     assert plan["exit_code"] == 2 and plan["summary"]["in_sync"] == 0
     [interrupted] = [e for e in plan["errors"] if e["code"] == "INTERRUPTED"]
     assert ("SIGTERM" if signum == signal.SIGTERM else "SIGINT") in interrupted["message"]

@@ -6,8 +6,7 @@ import json
 
 import yaml
 
-from conftest import DRIFT_MODULES, logged_commands, run_suite, sshd_log_count, write_inventory
-from test_faults_against_lab import add_module, mute_server  # noqa: F401  (a fixture)
+from conftest import DRIFT_MODULES, add_module, logged_commands, run_suite, sshd_log_count, write_inventory
 
 #: what may differ between two runs with the same result
 VOLATILE = ("run_id", "started_at", "finished_at")
@@ -45,7 +44,7 @@ def test_xdist_with_nothing_selected_is_an_error(lab, tmp_path):
     assert [e["code"] for e in run.plan["errors"]] == ["NO_MODULES_SELECTED"]
 
 
-def test_hosts_are_observed_concurrently(lab, tmp_path, mute_server):  # noqa: F811
+def test_hosts_are_observed_concurrently(lab, tmp_path, mute_server):
     """Three hosts that each take their whole 2 s timeout: the run waits about 2 s, not 6."""
     modules = tmp_path / "modules"
     modules.mkdir()
