@@ -23,3 +23,33 @@ def test_state(drift_module, drift_container, drift_verdict):
 def test_image(drift_module, drift_container, drift_images, drift_verdict):
     """Its configured image ref matches; the digest is proven when declared."""
     drift_verdict(compare.check_image(drift_module, drift_container, drift_images))
+
+
+def test_restart_policy(drift_module, drift_container, drift_verdict):
+    """Its restart policy is the declared one, and it is not in a restart loop (desired.restart_policy)."""
+    drift_verdict(compare.check_restart_policy(drift_module, drift_container))
+
+
+def test_ports(drift_module, drift_container, drift_verdict):
+    """Its published ports are the declared set (desired.ports)."""
+    drift_verdict(compare.check_ports(drift_module, drift_container))
+
+
+def test_env(drift_module, drift_container, drift_verdict):
+    """The declared variables are set, with the declared value digests (desired.env_keys, env_digests)."""
+    drift_verdict(compare.check_env(drift_module, drift_container))
+
+
+def test_mounts(drift_module, drift_container, drift_verdict):
+    """Its volume and bind mounts are the declared set (desired.mounts)."""
+    drift_verdict(compare.check_mounts(drift_module, drift_container))
+
+
+def test_networks(drift_module, drift_container, drift_verdict):
+    """It is attached to the declared networks (desired.networks)."""
+    drift_verdict(compare.check_networks(drift_module, drift_container))
+
+
+def test_health(drift_module, drift_container, drift_verdict):
+    """Its healthcheck reports healthy (desired.health)."""
+    drift_verdict(compare.check_health(drift_module, drift_container))

@@ -7,6 +7,7 @@ change, so the plan holds it once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from driftcheck.imageref import parse_ref, refs_match
@@ -14,6 +15,25 @@ from driftcheck.manifest import Module
 from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, ImageObservation
 
 STOPPED_STATUSES = frozenset({"created", "exited", "dead", "removing"})
+#: the checks of every module that is not desired absent; an absent one gets only "exists"
+CORE_CHECKS = ("exists", "labels", "state", "image")
+#: checks that exist only for a module declaring their key (SPEC §2, optional keys)
+OPTIONAL_CHECKS: dict[str, Callable[[Module], bool]] = {
+    "restart_policy": lambda m: m.restart_policy is not None,
+    "ports": lambda m: m.ports is not None,
+    "env": lambda m: m.env_keys is not None or m.env_digests is not None,
+    "mounts": lambda m: m.mounts is not None,
+    "networks": lambda m: m.networks is not None,
+    "health": lambda m: m.health is not None,
+}
+
+
+def applies(check: str, module: Module) -> bool:
+    """Whether a module gets a check (test_<check>[<module>])."""
+    if module.state == "absent":
+        return check == "exists"
+    wanted = OPTIONAL_CHECKS.get(check)
+    return wanted is None or wanted(module)
 
 
 @dataclass(frozen=True)
@@ -136,3 +156,98 @@ def check_image(module: Module, container: ContainerObservation | None,
         "the image ref matches, but no digest is declared (image.digest) to prove the running image"
         if declared is None else
         f"the image ref matches, but nothing on the host proves digest {declared}"),))
+
+
+#: restarts since creation beyond which a running container counts as a restart loop
+RESTART_LOOP_THRESHOLD = 5
+
+
+def _joined(items: Iterable[str]) -> str:
+    return ", ".join(sorted(items)) or "(none)"
+
+
+def check_restart_policy(module: Module, container: ContainerObservation | None) -> Verdict:
+    """Its restart policy is the declared one, and it is not caught in a restart loop."""
+    if container is None:
+        return _missing(module)
+    assert module.restart_policy is not None
+    changes = []
+    desired, observed = module.restart_policy, container.restart_policy
+    if not (desired == observed or (desired == "on-failure" and observed.startswith("on-failure"))):
+        changes.append(Change("RESTART_POLICY_MISMATCH", "desired.restart_policy", desired, observed))
+    if container.restarting or container.restart_count > RESTART_LOOP_THRESHOLD:
+        changes.append(Change("RESTART_LOOP", "desired.restart_policy", f"at most {RESTART_LOOP_THRESHOLD} "
+                              "restarts", f"{container.restart_count} restarts"
+                              + (", restarting now" if container.restarting else "")))
+    return Verdict(tuple(changes))
+
+
+def check_ports(module: Module, container: ContainerObservation | None) -> Verdict:
+    """Its published ports are exactly the declared set."""
+    if container is None:
+        return _missing(module)
+    assert module.ports is not None
+    observed = set(container.ports)
+    # docker binds "::" beside "0.0.0.0" for the same port on an IPv6-enabled host: one binding.
+    observed -= {p for p in observed if p.startswith(":::") and "0.0.0.0" + p[2:] in observed}
+    if observed == module.ports:
+        return Verdict()
+    return Verdict((Change("PORTS_MISMATCH", "desired.ports", _joined(module.ports), _joined(observed)),))
+
+
+def check_env(module: Module, container: ContainerObservation | None) -> Verdict:
+    """The declared variables are set, and those with a digest hold that exact value (never shown)."""
+    if container is None:
+        return _missing(module)
+    changes = []
+    names = set(container.env_names)
+    for name in module.env_keys or ():
+        if name not in names:
+            changes.append(Change("ENV_KEY_MISSING", "desired.env_keys", name, None))
+    digests = dict(container.env_digests)
+    for name, digest in module.env_digests or ():
+        if name not in digests:
+            if name not in (module.env_keys or ()):
+                changes.append(Change("ENV_KEY_MISSING", f"desired.env_digests.{name}", name, None))
+        elif digests[name] != digest:
+            changes.append(Change("ENV_VALUE_MISMATCH", f"desired.env_digests.{name}", digest,
+                                  "(a different value; not shown)"))
+    return Verdict(tuple(changes))
+
+
+def _mount_text(source: str, destination: str, read_only: bool) -> str:
+    return f"{source}:{destination}" + (":ro" if read_only else "")
+
+
+def check_mounts(module: Module, container: ContainerObservation | None) -> Verdict:
+    """Its volume and bind mounts are exactly the declared set (observed bind sources are never shown)."""
+    if container is None:
+        return _missing(module)
+    assert module.mounts is not None
+    observed = {(source, destination, read_only) for _, source, destination, read_only in container.mounts}
+    if observed == module.mounts:
+        return Verdict()
+    shown = [_mount_text(source if kind == "volume" else "(bind)", destination, read_only)
+             for kind, source, destination, read_only in container.mounts]
+    return Verdict((Change("MOUNTS_MISMATCH", "desired.mounts",
+                           _joined(_mount_text(*m) for m in module.mounts), _joined(shown)),))
+
+
+def check_networks(module: Module, container: ContainerObservation | None) -> Verdict:
+    """It is attached to exactly the declared networks."""
+    if container is None:
+        return _missing(module)
+    assert module.networks is not None
+    if set(container.networks) == module.networks:
+        return Verdict()
+    return Verdict((Change("NETWORKS_MISMATCH", "desired.networks", _joined(module.networks),
+                           _joined(container.networks)),))
+
+
+def check_health(module: Module, container: ContainerObservation | None) -> Verdict:
+    """It has a healthcheck, and its status is healthy."""
+    if container is None:
+        return _missing(module)
+    if container.health == "healthy":
+        return Verdict()
+    return Verdict((Change("UNHEALTHY", "desired.health", "healthy", container.health or "no healthcheck"),))

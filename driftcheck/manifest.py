@@ -25,10 +25,18 @@ STATES = ("running", "stopped", "absent")
 
 #: Keys of the extended drift surface (SPEC §2) whose checks have not landed yet.
 NOT_SUPPORTED_YET = {
-    "desired": {"replicas", "restart_policy", "ports", "env_keys", "env_digests", "mounts",
-                "networks", "health"},
+    "desired": {"replicas"},
     "": {"ignore"},
 }
+RESTART_POLICY_RE = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]{1,4})?)$")
+PORT_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
+                     r"(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp|sctp))?$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+VOLUME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+PATH_RE = re.compile(r"^/[A-Za-z0-9_.@+/-]{0,254}$")
+NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+#: the desired keys whose checks compare the container's runtime configuration (SPEC §2)
+RUNTIME_KEYS = ("restart_policy", "ports", "env_keys", "env_digests", "mounts", "networks", "health")
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,20 @@ class Module:
     digest_pinned_in_compose: bool
     #: free text
     description: str | None = None
+    #: desired.restart_policy: no, always, unless-stopped, on-failure[:N]
+    restart_policy: str | None = None
+    #: desired.ports, normalised to host_ip:host_port:container_port/proto
+    ports: frozenset[str] | None = None
+    #: desired.env_keys: variable names that must be set
+    env_keys: tuple[str, ...] | None = None
+    #: desired.env_digests: (name, sha256:<hex> of the exact value)
+    env_digests: tuple[tuple[str, str], ...] | None = None
+    #: desired.mounts as (volume or host path, destination, read_only)
+    mounts: frozenset[tuple[str, str, bool]] | None = None
+    #: desired.networks
+    networks: frozenset[str] | None = None
+    #: desired.health: healthy
+    health: str | None = None
 
 
 class _Fields:
@@ -146,17 +168,91 @@ def parse_module(data: Any, path: str, folder: str) -> Module:
 
     desired_data = data.get("desired", {})
     desired = _Fields({} if desired_data is None else desired_data, path, "desired")
-    desired.check_keys({"state"})
+    desired.check_keys({"state", *RUNTIME_KEYS})
     state = desired.string("state", what="one of running, stopped, absent") or "running"
     if state not in STATES:
         raise desired.fail("state", f"expected one of running, stopped, absent, got {_show(state)}")
+    runtime = _runtime(desired, state)
 
     ref, digest, pinned = _image(data, path, required=state != "absent")
     return Module(
         name=name, path=path, host=host, tags=tags, project=project, service=service,
         container_name=container or f"{project}-{service}-1", state=state, image_ref=ref,
-        image_digest=digest, digest_pinned_in_compose=pinned, description=description,
+        image_digest=digest, digest_pinned_in_compose=pinned, description=description, **runtime,
     )
+
+
+def _runtime(desired: _Fields, state: str) -> dict[str, Any]:
+    """The optional runtime keys of desired:, each normalised for comparison."""
+    found: dict[str, Any] = {}
+    for key in RUNTIME_KEYS:
+        if desired.data.get(key) is None:
+            continue
+        if state == "absent":
+            raise desired.fail(key, "expected only with desired.state running or stopped (an absent "
+                               "container has no configuration to check)")
+        if key == "health" and state != "running":
+            raise desired.fail(key, "expected only with desired.state running (a stopped container has no "
+                               "health status)")
+    found["restart_policy"] = desired.string("restart_policy", RESTART_POLICY_RE,
+                                             what="one of no, always, unless-stopped, on-failure[:N]")
+    found["health"] = desired.string("health", re.compile(r"^healthy$"), what="healthy")
+    ports = _string_list(desired, "ports", "a port '[host_ip:]host_port:container_port[/proto]' (quote it: "
+                         "YAML reads 22:22 as a number)")
+    if ports is not None:
+        found["ports"] = frozenset(_port(desired, f"ports[{i}]", p) for i, p in enumerate(ports))
+    env_keys = _string_list(desired, "env_keys", "a variable name", ENV_NAME_RE)
+    found["env_keys"] = None if env_keys is None else tuple(dict.fromkeys(env_keys))
+    digests = desired.data.get("env_digests")
+    if digests is not None:
+        table = _Fields(digests, desired.path, "desired.env_digests")
+        for name in table.data:
+            if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+                raise table.fail(str(name), "expected a variable name as the key")
+            table.string(name, DIGEST_RE, required=True, what="sha256:<64 lowercase hex> of the exact value")
+        found["env_digests"] = tuple(sorted(table.data.items()))
+    mounts = _string_list(desired, "mounts", "a mount 'volume:/destination[:ro]' or '/host/path:/destination[:ro]'")
+    if mounts is not None:
+        found["mounts"] = frozenset(_mount(desired, f"mounts[{i}]", m) for i, m in enumerate(mounts))
+    networks = _string_list(desired, "networks", "a network name", NETWORK_RE)
+    found["networks"] = None if networks is None else frozenset(networks)
+    return found
+
+
+def _string_list(fields: _Fields, name: str, what: str, pattern: re.Pattern[str] | None = None) -> list[str] | None:
+    raw = fields.data.get(name)
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise fields.fail(name, f"expected a list, each item {what}; got {_kind(raw)}")
+    for index, item in enumerate(raw):
+        if not isinstance(item, str):
+            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {_kind(item)}")
+        if pattern is not None and not pattern.match(item):
+            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {_show(item)}")
+    return raw
+
+
+def _port(fields: _Fields, key: str, text: str) -> str:
+    found = PORT_RE.match(text)
+    if found is None:
+        raise fields.fail(key, f"expected '[host_ip:]host_port:container_port[/proto]', got {_show(text)}")
+    host_port, container_port = int(found["host"]), int(found["container"])
+    if not (0 < host_port < 65536 and 0 < container_port < 65536):
+        raise fields.fail(key, f"expected ports between 1 and 65535, got {_show(text)}")
+    ip = (found["ip"] or "0.0.0.0").strip("[]")
+    return f"{ip}:{host_port}:{container_port}/{found['proto'] or 'tcp'}"
+
+
+def _mount(fields: _Fields, key: str, text: str) -> tuple[str, str, bool]:
+    parts = text.split(":")
+    read_only = False
+    if len(parts) == 3 and parts[2] in ("ro", "rw"):
+        read_only = parts.pop() == "ro"
+    if len(parts) != 2 or not (VOLUME_RE.match(parts[0]) or PATH_RE.match(parts[0])) or not PATH_RE.match(parts[1]):
+        raise fields.fail(key, f"expected 'volume:/destination[:ro]' or '/host/path:/destination[:ro]', "
+                          f"got {_show(text)}")
+    return parts[0], parts[1], read_only
 
 
 def _tags(top: _Fields) -> tuple[str, ...]:

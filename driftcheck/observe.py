@@ -7,10 +7,11 @@ health-check commands, other labels and mount sources never leave it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from driftcheck.allowlist import CONTAINER_ID_RE, IMAGE_ID_RE, IMAGE_INSPECT_PREFIX, INSPECT_PREFIX, PS_ARGV, PS_HEADER
@@ -40,6 +41,25 @@ class ContainerObservation:
     image_id: str
     #: the compose labels the checks read (project, service); nothing else
     labels: tuple[tuple[str, str], ...]
+    #: HostConfig.RestartPolicy: no, always, unless-stopped, on-failure or on-failure:N
+    restart_policy: str = "no"
+    #: RestartCount: how often the engine restarted it since it was created
+    restart_count: int = 0
+    #: State.Restarting
+    restarting: bool = False
+    #: HostConfig.PortBindings as host_ip:host_port:container_port/proto, sorted
+    ports: tuple[str, ...] = ()
+    #: the names of the variables in Config.Env (never their values)
+    env_names: tuple[str, ...] = ()
+    #: sha256 of each variable's value, to compare with env_digests; never shown anywhere
+    env_digests: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: volume and bind mounts as (type, volume name or host path, destination, read_only); never
+    #: shown, except bind sources never and the rest only in a MOUNTS_MISMATCH
+    mounts: tuple[tuple[str, str, str, bool], ...] = field(default=(), repr=False)
+    #: names of the networks it is attached to, sorted
+    networks: tuple[str, ...] = ()
+    #: State.Health.Status (starting, healthy, unhealthy), None without a healthcheck
+    health: str | None = None
 
     def label(self, key: str) -> str | None:
         return dict(self.labels).get(key)
@@ -120,10 +140,80 @@ def _container(raw: Any) -> ContainerObservation:
     configured, image_id = config["Image"], raw["Image"]
     if not all(isinstance(v, str) for v in (name, container_id, status, configured, image_id)):
         raise ValueError("field types")
+    host_config = _mapping(raw.get("HostConfig"))
+    health = _mapping(state.get("Health")).get("Status")
+    restart_count = raw.get("RestartCount", 0)
+    if not isinstance(restart_count, int) or not (health is None or isinstance(health, str)):
+        raise ValueError("field types")
+    env_names, env_digests = _env(config.get("Env"))
     return ContainerObservation(
         name=name.lstrip("/"), id=container_id, status=status,
         configured_image=configured, image_id=image_id, labels=kept,
+        restart_policy=_restart_policy(host_config.get("RestartPolicy")), restart_count=restart_count,
+        restarting=state.get("Restarting") is True, ports=_ports(host_config.get("PortBindings")),
+        env_names=env_names, env_digests=env_digests, mounts=_mounts(raw.get("Mounts")),
+        networks=tuple(sorted(_mapping(_mapping(raw.get("NetworkSettings")).get("Networks")))),
+        health=health,
     )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("not a mapping")
+    return value
+
+
+def _restart_policy(raw: Any) -> str:
+    policy = _mapping(raw)
+    name, retries = policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0
+    if not isinstance(name, str) or not isinstance(retries, int):
+        raise ValueError("restart policy")
+    return f"{name}:{retries}" if name == "on-failure" and retries else name
+
+
+def _ports(raw: Any) -> tuple[str, ...]:
+    found = set()
+    for container_port, bindings in _mapping(raw).items():
+        port, _, proto = container_port.partition("/")
+        for binding in bindings or []:
+            binding = _mapping(binding)
+            host_ip, host_port = binding.get("HostIp") or "0.0.0.0", binding.get("HostPort") or ""
+            if not isinstance(host_ip, str) or not isinstance(host_port, str):
+                raise ValueError("port binding")
+            found.add(f"{host_ip}:{host_port}:{port}/{proto or 'tcp'}")
+    return tuple(sorted(found))
+
+
+def _env(raw: Any) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    if raw is None:
+        return (), ()
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ValueError("env")
+    pairs = [item.partition("=") for item in raw]
+    names = tuple(sorted({name for name, _, _ in pairs}))
+    digests = tuple(sorted((name, "sha256:" + hashlib.sha256(value.encode()).hexdigest())
+                           for name, _, value in pairs))
+    return names, digests
+
+
+def _mounts(raw: Any) -> tuple[tuple[str, str, str, bool], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError("mounts")
+    found = []
+    for item in raw:
+        mount = _mapping(item)
+        kind, destination, rw = mount.get("Type"), mount.get("Destination"), mount.get("RW", True)
+        source = mount.get("Name") if kind == "volume" else mount.get("Source")
+        if kind not in ("volume", "bind"):
+            continue  # tmpfs and others carry no source to compare
+        if not (isinstance(source, str) and isinstance(destination, str) and isinstance(rw, bool)):
+            raise ValueError("mount")
+        found.append((kind, source, destination, not rw))
+    return tuple(sorted(found))
 
 
 def parse_inspect(host: str, stdout: bytes) -> dict[str, ContainerObservation]:

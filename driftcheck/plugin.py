@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from driftcheck.compare import Verdict
+from driftcheck.compare import Verdict, applies
 from driftcheck.errors import DriftError, ManifestError, ManifestErrors, ObservationError
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import Module, discover
@@ -25,8 +25,6 @@ from driftcheck.plan import build_plan, iso, new_run_id, write_run
 from driftcheck.transport import Transport
 
 PROPERTY = "driftcheck"
-#: checks generated for a module whose desired state is absent (SPEC §9)
-ABSENT_CHECKS = frozenset({"exists"})
 OPTIONS = {
     # option dest: (flag, env var, help)
     "drift_modules_dir": ("--modules-dir", "DRIFT_MODULES_DIR", "folder of modules/<name>/module.yaml"),
@@ -268,7 +266,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = [
         pytest.param(m, id=m.name, marks=[pytest.mark.drift, pytest.mark.xdist_group(m.host),
                                           *(getattr(pytest.mark, t) for t in m.tags)])
-        for m in state.modules if m.state != "absent" or check in ABSENT_CHECKS
+        for m in state.modules if applies(check, m)
     ]
     metafunc.parametrize("drift_module", params)
 

@@ -183,6 +183,13 @@ def converge() -> None:
     compose("up", "--detach", "--remove-orphans", "--quiet-pull")
     compose("stop", "nightly-backup")
     docker("rm", "--force", f"{PROJECT}-legacy-wiki-1", check=False)
+    wait_for_health(f"{PROJECT}-traefik-1", "healthy")
+
+
+def wait_for_health(container: str, status: str, seconds: float = 30.0) -> None:
+    """Wait until a container's healthcheck reports status (healthchecks run every second here)."""
+    wait_for(lambda: docker("inspect", "--type", "container", "--format", "{{.State.Health.Status}}",
+                            container, check=False).stdout.strip() == status, f"{container} {status}", seconds)
 
 
 def free_port() -> int:

@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "lab"))
 import labctl  # noqa: E402
 
+from driftcheck.compare import RESTART_LOOP_THRESHOLD  # noqa: E402
+
 DRIFT_MODULES = REPO / "fixtures" / "lab" / "modules"
 DRIFT_COMPOSE = REPO / "fixtures" / "lab" / "drift-lab.yaml"
 
@@ -99,8 +101,13 @@ def drift_lab(lab: Path) -> Iterator[None]:
     """Deploy compose project drift-lab with real drift: stopped, wrong tag, relabelled, ..."""
     labctl.compose("up", "--detach", "--force-recreate", project="drift-lab", file=DRIFT_COMPOSE)
     labctl.compose("stop", "stopped", "stopped-ok", project="drift-lab", file=DRIFT_COMPOSE)
+    labctl.wait_for_health("drift-lab-runtime-ok-1", "healthy")
+    labctl.wait_for_health("drift-lab-unhealthy-1", "unhealthy")
+    labctl.wait_for(lambda: int(labctl.docker("inspect", "--format", "{{.RestartCount}}",
+                                              "drift-lab-restart-loop-1").stdout) > RESTART_LOOP_THRESHOLD,
+                    "drift-lab-restart-loop-1 restarting in a loop", 60)
     yield
-    labctl.compose("down", "--timeout", "1", project="drift-lab", file=DRIFT_COMPOSE)
+    labctl.compose("down", "--volumes", "--timeout", "1", project="drift-lab", file=DRIFT_COMPOSE)
 
 
 @contextmanager

@@ -20,6 +20,15 @@ EXPECTED_DRIFT = {
     "stopped-ok": ("in_sync", []),
     "missing": ("drift", ["CONTAINER_MISSING"]),
     "absent-ok": ("in_sync", []),
+    "runtime-ok": ("in_sync", []),
+    "ports-drift": ("drift", ["PORTS_MISMATCH"]),
+    "env-drift": ("drift", ["ENV_KEY_MISSING", "ENV_VALUE_MISMATCH"]),
+    "mounts-drift": ("drift", ["MOUNTS_MISMATCH"]),
+    "networks-drift": ("drift", ["NETWORKS_MISMATCH"]),
+    "unhealthy": ("drift", ["UNHEALTHY"]),
+    "restart-drift": ("drift", ["RESTART_POLICY_MISMATCH"]),
+    # State.Status is "restarting" between its short runs (NOT_RUNNING), "running" for an instant.
+    "restart-loop": ("drift", ["NOT_RUNNING", "RESTART_LOOP"]),
 }
 
 
@@ -45,17 +54,32 @@ def test_every_kind_of_drift_is_found(drift_lab, command_log, tmp_path):
     assert run.rc == 1, run.output
     plan = run.plan
     assert plan is not None and plan["exit_code"] == 1
-    assert {m: (s, run.codes()[m]) for m, s in run.statuses().items()} == EXPECTED_DRIFT
+    found = {m: (s, run.codes()[m]) for m, s in run.statuses().items()}
+    if found["restart-loop"] == ("drift", ["RESTART_LOOP"]):  # caught in its instant of running
+        found["restart-loop"] = EXPECTED_DRIFT["restart-loop"]
+    assert found == EXPECTED_DRIFT
     # The flat list holds each change once, with its module and host.
-    flat = sorted((c["module"], c["code"]) for c in plan["changes"])
-    assert flat == sorted((m, code) for m, (_, codes) in EXPECTED_DRIFT.items() for code in codes)
+    flat = sorted((c["module"], c["code"]) for c in plan["changes"] if c["module"] != "restart-loop")
+    assert flat == sorted((m, code) for m, (_, codes) in EXPECTED_DRIFT.items() for code in codes
+                          if m != "restart-loop")
     assert all(c["host"] == "rs2000" for c in plan["changes"])
     wrong_tag = next(c for c in plan["changes"] if c["module"] == "wrong-tag")
     assert (wrong_tag["field"], wrong_tag["desired"], wrong_tag["observed"]) == ("image.ref", "lab/app:1", "lab/app:2")
-    assert plan["summary"] == {"modules": 9, "in_sync": 3, "drift": 6, "error": 0,
+    assert plan["summary"] == {"modules": 17, "in_sync": 4, "drift": 13, "error": 0,
                                "warnings": len(plan["warnings"])}
+    # Observed secrets stay out: env value digests and bind-mount sources are never shown.
+    mounts = next(c for c in plan["changes"] if c["code"] == "MOUNTS_MISMATCH")
+    assert mounts["observed"] == "(bind):/lab/hostname:ro, drift-lab_other:/data"
+    env = next(c for c in plan["changes"] if c["code"] == "ENV_VALUE_MISMATCH")
+    assert env["observed"] == "(a different value; not shown)"
     failing = {line.split()[1] for line in run.output.splitlines() if line.startswith("FAILED ")}
+    failing.discard("checks/test_container.py::test_state[restart-loop]")
     assert failing == {
+        "checks/test_container.py::test_ports[ports-drift]", "checks/test_container.py::test_env[env-drift]",
+        "checks/test_container.py::test_mounts[mounts-drift]",
+        "checks/test_container.py::test_networks[networks-drift]", "checks/test_container.py::test_health[unhealthy]",
+        "checks/test_container.py::test_restart_policy[restart-drift]",
+        "checks/test_container.py::test_restart_policy[restart-loop]",
         "checks/test_container.py::test_exists[missing]", "checks/test_container.py::test_labels[missing]",
         "checks/test_container.py::test_state[missing]", "checks/test_container.py::test_image[missing]",
         "checks/test_container.py::test_exists[should-be-gone]",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
@@ -12,6 +13,14 @@ from driftcheck.observe import ImageObservation, parse_image_inspect, parse_insp
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
+BERLIN = "sha256:" + hashlib.sha256(b"Europe/Berlin").hexdigest()
+#: what drift-lab's runtime-ok service runs (fixtures/lab/drift-lab.yaml)
+RUNTIME_OK = {
+    "restart_policy": "always", "ports": ["127.0.0.1:18082:80"], "env_keys": ["APP_TOKEN"],
+    "env_digests": {"TZ": BERLIN},
+    "mounts": ["drift-lab_data:/data", "/etc/hostname:/lab/hostname:ro"], "networks": ["drift-lab_default"],
+    "health": "healthy",
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +62,33 @@ TABLE = [
      ["IMAGE_DIGEST_MISMATCH"]),
     ("drift-lab-stopped-ok-1", {"desired__state": "stopped"}, "image", []),
     (None, {}, "image", ["CONTAINER_MISSING"]),
+    # the runtime checks, each only for a module declaring its key
+    ("drift-lab-runtime-ok-1", {"desired": RUNTIME_OK}, "restart_policy", []),
+    ("drift-lab-runtime-ok-1", {"desired": {"restart_policy": "unless-stopped"}}, "restart_policy",
+     ["RESTART_POLICY_MISMATCH"]),
+    ("drift-lab-restart-drift-1", {"desired": {"restart_policy": "always"}}, "restart_policy",
+     ["RESTART_POLICY_MISMATCH"]),
+    ("drift-lab-restart-drift-1", {"desired": {"restart_policy": "no"}}, "restart_policy", []),
+    ("drift-lab-restart-loop-1", {"desired": {"restart_policy": "always"}}, "restart_policy", ["RESTART_LOOP"]),
+    ("drift-lab-runtime-ok-1", {"desired": RUNTIME_OK}, "ports", []),
+    ("drift-lab-ports-drift-1", {"desired": {"ports": ["127.0.0.1:18080:80"]}}, "ports", ["PORTS_MISMATCH"]),
+    ("drift-lab-ports-drift-1", {"desired": {"ports": ["127.0.0.1:18081:80/tcp"]}}, "ports", []),
+    ("drift-lab-in-sync-1", {"desired": {"ports": []}}, "ports", []),
+    ("drift-lab-runtime-ok-1", {"desired": RUNTIME_OK}, "env", []),
+    ("drift-lab-env-drift-1", {"desired": {"env_keys": ["APP_TOKEN", "OTHER_KEY"]}}, "env", ["ENV_KEY_MISSING"]),
+    ("drift-lab-env-drift-1", {"desired": {"env_digests": {"TZ": BERLIN}}}, "env", ["ENV_VALUE_MISMATCH"]),
+    ("drift-lab-env-drift-1", {"desired": {"env_digests": {"NOPE": BERLIN}}}, "env", ["ENV_KEY_MISSING"]),
+    ("drift-lab-runtime-ok-1", {"desired": RUNTIME_OK}, "mounts", []),
+    ("drift-lab-mounts-drift-1", {"desired": {"mounts": ["drift-lab_data:/data"]}}, "mounts", ["MOUNTS_MISMATCH"]),
+    ("drift-lab-runtime-ok-1", {"desired": {"mounts": ["drift-lab_data:/data", "/etc/hostname:/lab/hostname"]}},
+     "mounts", ["MOUNTS_MISMATCH"]),  # declared read-write, mounted read-only
+    ("drift-lab-runtime-ok-1", {"desired": RUNTIME_OK}, "networks", []),
+    ("drift-lab-networks-drift-1", {"desired": {"networks": ["drift-lab_default", "drift-lab_backend"]}},
+     "networks", ["NETWORKS_MISMATCH"]),
+    ("drift-lab-runtime-ok-1", {"desired": RUNTIME_OK}, "health", []),
+    ("drift-lab-unhealthy-1", {"desired": {"health": "healthy"}}, "health", ["UNHEALTHY"]),
+    ("drift-lab-in-sync-1", {"desired": {"health": "healthy"}}, "health", ["UNHEALTHY"]),  # no healthcheck
+    (None, {"desired": {"health": "healthy"}}, "health", ["CONTAINER_MISSING"]),
 ]
 
 
@@ -105,3 +141,36 @@ def test_pinned_in_compose_matches_ref_with_digest(observed, images):
     assert compare.check_image(pinned, container, images) == compare.Verdict()
     other = make_module(image={"ref": "lab/app:1", "digest": DIGEST_B, "digest_pinned_in_compose": True})
     assert codes(compare.check_image(other, container, images)) == ["IMAGE_DIGEST_MISMATCH"]
+
+
+def test_observed_secrets_never_reach_a_change(observed):
+    """Env value digests and bind sources stay inside the observation; changes never carry them."""
+    env = compare.check_env(make_module(desired={"env_digests": {"TZ": DIGEST_A}}), observed["drift-lab-env-drift-1"])
+    digest_of_utc = dict(observed["drift-lab-env-drift-1"].env_digests)["TZ"]
+    assert digest_of_utc not in repr(env) and "UTC" not in repr(env)
+    mounts = compare.check_mounts(make_module(desired={"mounts": ["x:/y"]}), observed["drift-lab-mounts-drift-1"])
+    assert codes(mounts) == ["MOUNTS_MISMATCH"]
+    assert mounts.changes[0].observed == "(bind):/lab/hostname:ro, drift-lab_other:/data"
+
+
+def test_restart_policy_on_failure_without_count_matches_any_count(observed):
+    container = dataclasses.replace(observed["drift-lab-in-sync-1"], restart_policy="on-failure:3")
+    assert compare.check_restart_policy(make_module(desired={"restart_policy": "on-failure"}), container).changes == ()
+    assert codes(compare.check_restart_policy(make_module(desired={"restart_policy": "on-failure:2"}),
+                                              container)) == ["RESTART_POLICY_MISMATCH"]
+
+
+def test_ipv6_twin_of_a_published_port_is_one_binding(observed):
+    container = dataclasses.replace(observed["drift-lab-in-sync-1"],
+                                    ports=("0.0.0.0:8080:80/tcp", ":::8080:80/tcp"))
+    assert compare.check_ports(make_module(desired={"ports": ["8080:80"]}), container).changes == ()
+
+
+def test_checks_exist_only_for_declared_keys():
+    plain = make_module()
+    assert [c for c in compare.OPTIONAL_CHECKS if compare.applies(c, plain)] == []
+    assert all(compare.applies(c, plain) for c in compare.CORE_CHECKS)
+    full = make_module(desired=RUNTIME_OK)
+    assert all(compare.applies(c, full) for c in compare.OPTIONAL_CHECKS)
+    absent = make_module(desired={"state": "absent"}, image=None)
+    assert [c for c in (*compare.CORE_CHECKS, *compare.OPTIONAL_CHECKS) if compare.applies(c, absent)] == ["exists"]

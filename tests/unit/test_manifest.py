@@ -30,6 +30,25 @@ def write(tmp_path: Path, text: str, name: str = "honcho-redis") -> Path:
     return path
 
 
+def test_runtime_keys_are_normalised(tmp_path):
+    text = VALID + """desired:
+  restart_policy: on-failure:3
+  ports: ['127.0.0.1:6379:6379', '8080:80/udp']
+  env_keys: [TZ, TZ, REDIS_PASSWORD]
+  env_digests: {TZ: 'sha256:""" + "b" * 64 + """'}
+  mounts: ['home-platform_redis-data:/data', '/srv/conf:/etc/redis:ro']
+  networks: [home-platform_default]
+  health: healthy
+"""
+    module = load_module_file(write(tmp_path, text), "m.yaml")
+    assert module.restart_policy == "on-failure:3" and module.health == "healthy"
+    assert module.ports == {"127.0.0.1:6379:6379/tcp", "0.0.0.0:8080:80/udp"}
+    assert module.env_keys == ("TZ", "REDIS_PASSWORD")
+    assert module.env_digests == (("TZ", "sha256:" + "b" * 64),)
+    assert module.mounts == {("home-platform_redis-data", "/data", False), ("/srv/conf", "/etc/redis", True)}
+    assert module.networks == {"home-platform_default"}
+
+
 def test_valid_module_defaults(tmp_path):
     module = load_module_file(write(tmp_path, VALID), "m.yaml")
     assert module.container_name == "home-platform-honcho-redis-1"
@@ -59,7 +78,24 @@ BAD = [
      "image.digest_pinned_in_compose"),
     ("image:\n  ref: redis:7.2-alpine\n", "desired:\n  state: running\n", "image"),
     ("host: rs2000", "host: rs2000\ndesired:\n  state: gone", "desired.state"),
-    ("host: rs2000", "host: rs2000\ndesired:\n  ports: ['80:80']", "desired.ports"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  replicas: 2", "desired.replicas"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  ports: [22:22]", "desired.ports[0]"),  # YAML 1.1 reads 1342
+    ("host: rs2000", "host: rs2000\ndesired:\n  ports: '80:80'", "desired.ports"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  ports: ['80:80;id']", "desired.ports[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  ports: ['0:80']", "desired.ports[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  ports: ['80:80/icmp']", "desired.ports[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  restart_policy: sometimes", "desired.restart_policy"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  env_keys: ['A=B']", "desired.env_keys[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  env_digests: {TZ: md5:abc}", "desired.env_digests.TZ"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  env_digests: {'1X': 'sha256:" + "a" * 64 + "'}",
+     "desired.env_digests.1X"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  mounts: ['data']", "desired.mounts[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  mounts: ['data:relative']", "desired.mounts[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  mounts: ['/a:/b:rx']", "desired.mounts[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  networks: ['a b']", "desired.networks[0]"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  health: ok", "desired.health"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  state: stopped\n  health: healthy", "desired.health"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  state: absent\n  ports: ['80:80']", "desired.ports"),
     ("host: rs2000", "host: rs2000\nignore: []", "ignore"),
 ]
 

@@ -16,9 +16,13 @@ SECRET = "captured-secret-value-9d2e"
 def test_redaction_drops_env_cmd_and_other_labels(captured_containers):
     assert SECRET.encode() in captured_containers
     observed = parse_inspect("lab", captured_containers)
-    assert len(observed) == 7
+    assert len(observed) == 15
     text = repr(observed)
     assert SECRET not in text and "sleep" not in text and "config-hash" not in text
+    # Env value digests and mount sources are kept for the checks but never shown.
+    assert not [d for c in observed.values() for _, d in c.env_digests if d in text]
+    assert "/etc/hostname" not in text and "/work" not in text
+    assert "APP_TOKEN" in text  # names are fine
     assert dict(observed["drift-lab-relabelled-1"].labels) == {
         "com.docker.compose.project": "drift-lab", "com.docker.compose.service": "impostor"}
 
