@@ -7,7 +7,7 @@ change, so the plan holds it once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from driftcheck.imageref import parse_ref, refs_match
@@ -15,25 +15,9 @@ from driftcheck.manifest import Module
 from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, ImageObservation
 
 STOPPED_STATUSES = frozenset({"created", "exited", "dead", "removing"})
-#: the checks of every module that is not desired absent; an absent one gets only "exists"
-CORE_CHECKS = ("exists", "labels", "state", "image")
-#: checks that exist only for a module declaring their key (SPEC §2, optional keys)
-OPTIONAL_CHECKS: dict[str, Callable[[Module], bool]] = {
-    "restart_policy": lambda m: m.restart_policy is not None,
-    "ports": lambda m: m.ports is not None,
-    "env": lambda m: m.env_keys is not None or m.env_digests is not None,
-    "mounts": lambda m: m.mounts is not None,
-    "networks": lambda m: m.networks is not None,
-    "health": lambda m: m.health is not None,
-}
-
-
 def applies(check: str, module: Module) -> bool:
     """Whether a module gets a check (test_<check>[<module>])."""
-    if module.state == "absent":
-        return check == "exists"
-    wanted = OPTIONAL_CHECKS.get(check)
-    return wanted is None or wanted(module)
+    return check in module.checks
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ STATES = ("running", "stopped", "absent")
 #: Keys of the extended drift surface (SPEC §2) whose checks have not landed yet.
 NOT_SUPPORTED_YET = {
     "desired": {"replicas"},
-    "": {"ignore"},
 }
 RESTART_POLICY_RE = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]{1,4})?)$")
 PORT_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
@@ -37,6 +37,33 @@ PATH_RE = re.compile(r"^/[A-Za-z0-9_.@+/-]{0,254}$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 #: the desired keys whose checks compare the container's runtime configuration (SPEC §2)
 RUNTIME_KEYS = ("restart_policy", "ports", "env_keys", "env_digests", "mounts", "networks", "health")
+#: the checks of every module that is not desired absent; an absent one gets only "exists"
+CORE_CHECKS = ("exists", "labels", "state", "image")
+#: checks that exist only for a module declaring one of their keys under desired:
+OPTIONAL_CHECKS = {
+    "restart_policy": ("restart_policy",), "ports": ("ports",), "env": ("env_keys", "env_digests"),
+    "mounts": ("mounts",), "networks": ("networks",), "health": ("health",),
+}
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An ignore: entry: one check of one module silenced, with a reason, until a date."""
+
+    #: the check it silences (the test id's test_<check>)
+    check: str
+    #: why, for whoever reads the plan
+    reason: str
+    #: the last day (UTC) it holds; None for no end
+    until: date | None
+
+    def expired(self, today: date) -> bool:
+        return self.until is not None and today > self.until
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"check": self.check, "reason": self.reason,
+                "until": None if self.until is None else self.until.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -81,6 +108,20 @@ class Module:
     networks: frozenset[str] | None = None
     #: desired.health: healthy
     health: str | None = None
+    #: ignore: waivers, at most one per check
+    ignore: tuple[Waiver, ...] = ()
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """The checks this module gets (test_<check>[<module>])."""
+        if self.state == "absent":
+            return ("exists",)
+        declared = [check for check, keys in OPTIONAL_CHECKS.items()
+                    if any(getattr(self, key) is not None for key in keys)]
+        return (*CORE_CHECKS, *declared)
+
+    def waiver(self, check: str) -> Waiver | None:
+        return next((w for w in self.ignore if w.check == check), None)
 
 
 class _Fields:
@@ -135,7 +176,8 @@ def _show(value: str) -> str:
 def parse_module(data: Any, path: str, folder: str) -> Module:
     """Validate one parsed module.yaml; raises ManifestError naming the first problem."""
     top = _Fields(data, path, "")
-    top.check_keys({"schema_version", "name", "description", "host", "tags", "compose", "desired", "image"})
+    top.check_keys({"schema_version", "name", "description", "host", "tags", "compose", "desired", "image",
+                    "ignore"})
     version = data.get("schema_version")
     if version is None:
         raise top.fail("schema_version", "is required; expected the integer 2")
@@ -175,11 +217,49 @@ def parse_module(data: Any, path: str, folder: str) -> Module:
     runtime = _runtime(desired, state)
 
     ref, digest, pinned = _image(data, path, required=state != "absent")
-    return Module(
+    module = Module(
         name=name, path=path, host=host, tags=tags, project=project, service=service,
         container_name=container or f"{project}-{service}-1", state=state, image_ref=ref,
         image_digest=digest, digest_pinned_in_compose=pinned, description=description, **runtime,
     )
+    return replace(module, ignore=_ignore(top, module.checks))
+
+
+def _ignore(top: _Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
+    raw = top.data.get("ignore")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise top.fail("ignore", f"expected a list of {{check, reason, until}}, got {_kind(raw)}")
+    waivers: list[Waiver] = []
+    for index, item in enumerate(raw):
+        entry = _Fields(item, top.path, f"ignore[{index}]")
+        entry.check_keys({"check", "reason", "until"})
+        check = entry.string("check", required=True, what=f"one of this module's checks ({', '.join(checks)})")
+        if check not in checks:
+            raise entry.fail("check", f"expected one of this module's checks ({', '.join(checks)}), got "
+                             f"{_show(str(check))}")
+        if any(w.check == check for w in waivers):
+            raise entry.fail("check", f"{check!r} is already ignored by an earlier entry")
+        reason = entry.string("reason", required=True, what="a reason (who, why, a ticket)")
+        if not reason or not reason.strip() or len(reason) > 500:
+            raise entry.fail("reason", "expected a reason of 1 to 500 characters")
+        waivers.append(Waiver(str(check), reason.strip(), _until(entry)))
+    return tuple(waivers)
+
+
+def _until(entry: _Fields) -> date | None:
+    value = entry.data.get("until")
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and DATE_RE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise entry.fail("until", f"expected a date YYYY-MM-DD, got {_show(str(value))}")
 
 
 def _runtime(desired: _Fields, state: str) -> dict[str, Any]:

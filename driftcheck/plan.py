@@ -67,7 +67,8 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[d
         for entry in entries:
             outcome = entry["outcome"]
             verdict = outcome == "passed" or (outcome == "failed" and entry.get("changes"))
-            if not verdict and not entry.get("error"):
+            waived = outcome == "skipped" and entry.get("ignored")
+            if not verdict and not waived and not entry.get("error"):
                 # Only a check that ran to its verdict proves anything; whatever else is an error.
                 module_errors = _unique([*module_errors, _unproven(entry)])
         status = "error" if module_errors else "drift" if changes else "in_sync"
@@ -75,6 +76,7 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[d
         modules.append({
             "module": name, "host": first["host"], "container": first["container"], "status": status,
             "changes": changes, "warnings": warnings,
+            "ignored": [e["ignored"] for e in entries if e["outcome"] == "skipped" and e.get("ignored")],
             "error": None if error is None else {"code": error["code"], "message": error["message"]},
         })
         where = {"module": name, "host": first["host"]}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from driftcheck.compare import Verdict, applies
+from driftcheck.compare import Change, Verdict, applies
 from driftcheck.errors import DriftError, ManifestError, ManifestErrors, ObservationError
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import Module, discover
@@ -289,7 +289,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if module is not None:
             state.selected[item.nodeid] = {
                 "module": module.name, "host": module.host, "container": module.container_name,
-                "check": item.originalname.removeprefix("test_") if isinstance(item, pytest.Function) else item.name,
+                "check": _check_of(item),
             }
     state.image_hosts = {s["host"] for s in state.selected.values() if s["check"] == "image"}
     if state.is_drift_run:
@@ -335,11 +335,18 @@ def drift_images(request: pytest.FixtureRequest, drift_module: Module,
 
 
 @pytest.fixture
-def drift_verdict(request: pytest.FixtureRequest) -> Any:
+def drift_verdict(request: pytest.FixtureRequest, drift_module: Module) -> Any:
     """Record a check's verdict for the plan; drift fails the test with the changes as its message."""
+    today = request.config.stash[STATE].started.date()
+    waiver = drift_module.waiver(_check_of(request.node))
 
     def verdict(result: Verdict) -> None:
         __tracebackhide__ = True
+        if waiver is not None and waiver.expired(today):
+            # An expired waiver is itself drift, so waivers cannot rot silently.
+            result = Verdict((*result.changes, Change("IGNORE_EXPIRED", f"ignore[{waiver.check}].until",
+                                                      str(waiver.until), f"{today} (reason: {waiver.reason})")),
+                             result.warnings)
         _record(request.node, "verdict", {
             "changes": [c.as_dict() for c in result.changes],
             "warnings": [w.as_dict() for w in result.warnings],
@@ -349,6 +356,21 @@ def drift_verdict(request: pytest.FixtureRequest) -> Any:
                 f"{c.code} {c.field}: desired {c.desired!r}, observed {c.observed!r}" for c in result.changes))
 
     return verdict
+
+
+def _check_of(item: pytest.Item) -> str:
+    name = item.originalname if isinstance(item, pytest.Function) else item.name
+    return name.removeprefix("test_")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A check its module waives (ignore:, not expired) is skipped with the waiver's reason."""
+    module = _module_of(item)
+    waiver = module.waiver(_check_of(item)) if module is not None else None
+    if waiver is not None and not waiver.expired(item.config.stash[STATE].started.date()):
+        _record(item, "ignored", waiver.as_dict())
+        pytest.skip(f"ignored: {waiver.reason}" + (f" (until {waiver.until})" if waiver.until else ""))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -384,6 +406,9 @@ class SessionHooks:
         props: list[dict[str, Any]] = [v for k, v in report.user_properties if k == PROPERTY]  # type: ignore[misc]
         errors = [p for p in props if p["kind"] == "error"]
         verdicts = [p for p in props if p["kind"] == "verdict"]
+        ignored = [p for p in props if p["kind"] == "ignored"]
+        if ignored:
+            record["ignored"] = {k: v for k, v in ignored[-1].items() if k != "kind"}
         if errors:
             record["error"] = {"code": errors[-1]["code"], "message": errors[-1]["message"]}
         if verdicts:
@@ -515,6 +540,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         if m["error"]:
             parts.append(f"{m['error']['code']}: {m['error']['message']}")
         parts += [f"warning {w['code']}" for w in m["warnings"]]
+        parts += [f"ignored {i['check']}: {i['reason']}" for i in m.get("ignored", [])]
         tr.write_line(f"{label:<8} {m['module'] + '@' + m['host']:<{width}}  {'; '.join(parts)}".rstrip(),
                       red=m["status"] == "error", yellow=m["status"] == "drift", green=m["status"] == "in_sync")
     for e in plan["errors"]:

@@ -55,6 +55,10 @@ def load_yaml(path: Path, display: str, code: str = "MANIFEST_INVALID") -> Any:
     except yaml.YAMLError as exc:
         problem = str(exc).replace("\n", " ")
         raise ManifestError(display, None, f"is not valid YAML: {problem}", code) from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for values its resolver accepted: 2026-13-01 is a date
+        # by the look of it, and month 13 only fails when it is built.
+        raise ManifestError(display, None, f"is not valid YAML: a value cannot be read ({exc})", code) from exc
 
 
 def _reject_aliases(node: yaml.Node) -> None:

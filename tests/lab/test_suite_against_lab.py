@@ -29,6 +29,8 @@ EXPECTED_DRIFT = {
     "restart-drift": ("drift", ["RESTART_POLICY_MISMATCH"]),
     # State.Status is "restarting" between its short runs (NOT_RUNNING), "running" for an instant.
     "restart-loop": ("drift", ["NOT_RUNNING", "RESTART_LOOP"]),
+    "waived": ("in_sync", []),
+    "waiver-expired": ("drift", ["IGNORE_EXPIRED"]),
 }
 
 
@@ -65,7 +67,7 @@ def test_every_kind_of_drift_is_found(drift_lab, command_log, tmp_path):
     assert all(c["host"] == "rs2000" for c in plan["changes"])
     wrong_tag = next(c for c in plan["changes"] if c["module"] == "wrong-tag")
     assert (wrong_tag["field"], wrong_tag["desired"], wrong_tag["observed"]) == ("image.ref", "lab/app:1", "lab/app:2")
-    assert plan["summary"] == {"modules": 17, "in_sync": 4, "drift": 13, "error": 0,
+    assert plan["summary"] == {"modules": 19, "in_sync": 5, "drift": 14, "error": 0,
                                "warnings": len(plan["warnings"])}
     # Observed secrets stay out: env value digests and bind-mount sources are never shown.
     mounts = next(c for c in plan["changes"] if c["code"] == "MOUNTS_MISMATCH")
@@ -80,6 +82,7 @@ def test_every_kind_of_drift_is_found(drift_lab, command_log, tmp_path):
         "checks/test_container.py::test_networks[networks-drift]", "checks/test_container.py::test_health[unhealthy]",
         "checks/test_container.py::test_restart_policy[restart-drift]",
         "checks/test_container.py::test_restart_policy[restart-loop]",
+        "checks/test_container.py::test_state[waiver-expired]",
         "checks/test_container.py::test_exists[missing]", "checks/test_container.py::test_labels[missing]",
         "checks/test_container.py::test_state[missing]", "checks/test_container.py::test_image[missing]",
         "checks/test_container.py::test_exists[should-be-gone]",
@@ -106,7 +109,7 @@ def test_k_on_one_check_covers_only_that_check(drift_lab, tmp_path):
     run = run_suite(tmp_path, "-k", "test_state", modules=DRIFT_MODULES)
     assert run.rc == 1
     codes = {code for codes in run.codes().values() for code in codes}
-    assert codes == {"NOT_RUNNING", "UNEXPECTEDLY_RUNNING", "CONTAINER_MISSING"}
+    assert codes == {"NOT_RUNNING", "UNEXPECTEDLY_RUNNING", "CONTAINER_MISSING", "IGNORE_EXPIRED"}
     assert "absent-ok" not in run.statuses()  # absent modules have only test_exists
 
 
@@ -141,3 +144,20 @@ def test_collect_only_writes_nothing(lab, command_log, tmp_path):
     assert run.rc == 0, run.output
     assert not (tmp_path / "reports").exists()
     assert logged_commands() == []
+
+
+def test_waivers_skip_with_their_reason_and_expire_into_drift(drift_lab, tmp_path):
+    run = run_suite(tmp_path, "-k", "waived or waiver-expired", "-rs", modules=DRIFT_MODULES)
+    assert run.rc == 1, run.output
+    modules = {m["module"]: m for m in run.plan["modules"]}
+    assert modules["waived"]["status"] == "in_sync"
+    assert modules["waived"]["ignored"] == [{"check": "image", "reason": "tag 2 is on trial, PLAT-7",
+                                             "until": "2999-12-31"}]
+    assert "SKIPPED" in run.output and "ignored: tag 2 is on trial, PLAT-7 (until 2999-12-31)" in run.output
+    [expired] = modules["waiver-expired"]["changes"]
+    assert (expired["code"], expired["field"], expired["desired"]) == ("IGNORE_EXPIRED", "ignore[state].until",
+                                                                      "2020-01-31")
+    assert modules["waiver-expired"]["ignored"] == []  # an expired waiver silences nothing
+    report = json.loads((run.run_dir / "report.json").read_text())
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in report["tests"]}
+    assert outcomes["test_image[waived]"] == "skipped" and outcomes["test_state[waiver-expired]"] == "failed"

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import make_module
 from driftcheck import compare
+from driftcheck.manifest import CORE_CHECKS, OPTIONAL_CHECKS
 from driftcheck.observe import ImageObservation, parse_image_inspect, parse_inspect
 
 DIGEST_A = "sha256:" + "a" * 64
@@ -167,10 +168,7 @@ def test_ipv6_twin_of_a_published_port_is_one_binding(observed):
 
 
 def test_checks_exist_only_for_declared_keys():
-    plain = make_module()
-    assert [c for c in compare.OPTIONAL_CHECKS if compare.applies(c, plain)] == []
-    assert all(compare.applies(c, plain) for c in compare.CORE_CHECKS)
-    full = make_module(desired=RUNTIME_OK)
-    assert all(compare.applies(c, full) for c in compare.OPTIONAL_CHECKS)
-    absent = make_module(desired={"state": "absent"}, image=None)
-    assert [c for c in (*compare.CORE_CHECKS, *compare.OPTIONAL_CHECKS) if compare.applies(c, absent)] == ["exists"]
+    assert make_module().checks == CORE_CHECKS
+    assert make_module(desired=RUNTIME_OK).checks == (*CORE_CHECKS, *OPTIONAL_CHECKS)
+    assert make_module(desired={"state": "absent"}, image=None).checks == ("exists",)
+    assert compare.applies("ports", make_module(desired={"ports": []}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,23 @@ def test_runtime_keys_are_normalised(tmp_path):
     assert module.env_digests == (("TZ", "sha256:" + "b" * 64),)
     assert module.mounts == {("home-platform_redis-data", "/data", False), ("/srv/conf", "/etc/redis", True)}
     assert module.networks == {"home-platform_default"}
+
+
+def test_ignore_entries(tmp_path):
+    text = VALID + """ignore:
+  - check: image
+    reason: "waiting for the 7.4 rollout, PLAT-99"
+    until: 2026-12-31
+  - check: state
+    reason: maintenance window
+    until: '2026-01-01'
+"""
+    module = load_module_file(write(tmp_path, text), "m.yaml")
+    image, state = module.ignore
+    assert image.as_dict() == {"check": "image", "reason": "waiting for the 7.4 rollout, PLAT-99",
+                               "until": "2026-12-31"}
+    assert not image.expired(date(2026, 12, 31)) and image.expired(date(2027, 1, 1))  # inclusive
+    assert state.until == date(2026, 1, 1) and module.waiver("labels") is None
 
 
 def test_valid_module_defaults(tmp_path):
@@ -96,7 +114,15 @@ BAD = [
     ("host: rs2000", "host: rs2000\ndesired:\n  health: ok", "desired.health"),
     ("host: rs2000", "host: rs2000\ndesired:\n  state: stopped\n  health: healthy", "desired.health"),
     ("host: rs2000", "host: rs2000\ndesired:\n  state: absent\n  ports: ['80:80']", "desired.ports"),
-    ("host: rs2000", "host: rs2000\nignore: []", "ignore"),
+    ("host: rs2000", "host: rs2000\nignore: {check: state}", "ignore"),
+    ("host: rs2000", "host: rs2000\nignore: [{check: ports, reason: x}]", "ignore[0].check"),  # no ports check
+    ("host: rs2000", "host: rs2000\nignore: [{check: state}]", "ignore[0].reason"),
+    ("host: rs2000", "host: rs2000\nignore: [{check: state, reason: '  '}]", "ignore[0].reason"),
+    ("host: rs2000", "host: rs2000\nignore: [{check: state, reason: x, until: '2026-13-01'}]", "ignore[0].until"),
+    ("host: rs2000", "host: rs2000\nignore: [{check: state, reason: x, until: tomorrow}]", "ignore[0].until"),
+    ("host: rs2000", "host: rs2000\nignore: [{check: state, reason: x}, {check: state, reason: y}]",
+     "ignore[1].check"),
+    ("host: rs2000", "host: rs2000\nignore: [{check: state, reason: x, owner: me}]", "ignore[0].owner"),
 ]
 
 
@@ -110,7 +136,7 @@ def test_bad_manifest_names_file_and_key(tmp_path, old, new, key):
     assert str(info.value).startswith(f"modules/honcho-redis/module.yaml: key '{key}': ")
 
 
-@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "x: &a [1]\ny: *a\n", "a: [\n", "- 1\n"])
+@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "x: &a [1]\ny: *a\n", "a: [\n", "- 1\n", "d: 2026-13-01\n"])
 def test_bad_yaml_is_a_manifest_error(tmp_path, text):
     with pytest.raises(ManifestError) as info:
         load_module_file(write(tmp_path, text), "m.yaml")

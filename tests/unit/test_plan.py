@@ -108,3 +108,10 @@ def test_write_atomic_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch)
         pass
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_a_waived_check_is_reported_not_an_error():
+    waiver = {"check": "state", "reason": "PLAT-1", "until": None}
+    plan = plan_of([check("a", "exists", "passed"), {**check("a", "state", "skipped"), "ignored": waiver}])
+    assert plan["modules"][0]["status"] == "in_sync" and plan["modules"][0]["ignored"] == [waiver]
+    assert plan["exit_code"] == 0
