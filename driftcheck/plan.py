@@ -44,12 +44,14 @@ def _unproven(entry: dict[str, Any]) -> dict[str, str]:
 
 
 def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[dict[str, Any]],
-               hosts: list[dict[str, Any]], errors: list[dict[str, Any]], pytest_status: int) -> dict[str, Any]:
+               hosts: list[dict[str, Any]], errors: list[dict[str, Any]], pytest_status: int,
+               previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """The plan of a run from the outcome of every selected check.
 
     checks: one dict per selected check with module, host, container, check, outcome
     (passed, failed, error, skipped, not_run), changes, warnings and error.
     errors: run-level errors (invalid manifests, no module selected).
+    previous: an earlier run's plan (--compare-with); adds "since".
     """
     by_module: dict[str, list[dict[str, Any]]] = {}
     for check in checks:
@@ -93,13 +95,65 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[d
     else:
         exit_code = EXIT_OK
     count = {s: sum(1 for m in modules if m["status"] == s) for s in ("in_sync", "drift", "error")}
-    return {
+    plan = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": started_at,
         "finished_at": finished_at, "exit_code": exit_code,
         "summary": {"modules": len(modules), **count, "warnings": len(flat_warnings)},
         "modules": modules, "changes": flat_changes, "warnings": flat_warnings,
         "errors": flat_errors, "hosts": hosts,
     }
+    if previous is not None:
+        plan["since"] = since(previous, plan, checks)
+    return plan
+
+
+#: the check that reports each drift code (CONTAINER_MISSING and IGNORE_EXPIRED: any check)
+CODE_CHECK = {
+    "UNEXPECTEDLY_PRESENT": "exists", "SERVICE_LABEL_MISMATCH": "labels", "PROJECT_LABEL_MISMATCH": "labels",
+    "NOT_RUNNING": "state", "UNEXPECTEDLY_RUNNING": "state", "IMAGE_TAG_MISMATCH": "image",
+    "IMAGE_DIGEST_MISMATCH": "image", "RESTART_POLICY_MISMATCH": "restart_policy", "RESTART_LOOP": "restart_policy",
+    "PORTS_MISMATCH": "ports", "ENV_KEY_MISSING": "env", "ENV_VALUE_MISMATCH": "env", "MOUNTS_MISMATCH": "mounts",
+    "NETWORKS_MISMATCH": "networks", "UNHEALTHY": "health",
+}
+
+
+def since(previous: dict[str, Any], plan: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Drift new, resolved and unchanged since an earlier run's plan, as {module, code} pairs.
+
+    A change counts as resolved only where this run looked again: its module was selected and
+    observed, and the check that reports the code ran to a verdict.
+    """
+    before = {(c["module"], c["code"]) for c in previous.get("changes", [])}
+    now = {(c["module"], c["code"]) for c in plan["changes"]}
+    observed = {m["module"] for m in plan["modules"] if m["status"] != "error"}
+    looked = {(c["module"], c["check"]) for c in checks if c["outcome"] in ("passed", "failed")}
+
+    def rechecked(module: str, code: str) -> bool:
+        check = CODE_CHECK.get(code)
+        ran = {c for m, c in looked if m == module}
+        return module in observed and (check in ran if check else bool(ran))
+
+    def listed(pairs: set[tuple[str, str]]) -> list[dict[str, str]]:
+        return [{"module": m, "code": c} for m, c in sorted(pairs)]
+
+    return {"run_id": previous.get("run_id"), "new": listed(now - before),
+            "resolved": listed({p for p in before - now if rechecked(*p)}), "unchanged": listed(now & before)}
+
+
+def load_previous(path: Path) -> dict[str, Any]:
+    """An earlier run's plan for --compare-with: a plan.json, or a run folder holding one."""
+    target = path / "plan.json" if path.is_dir() else path
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {target}: {exc.strerror}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{target} is not a plan.json (not JSON: {exc})") from exc
+    if not (isinstance(data, dict) and isinstance(data.get("changes"), list)
+            and all(isinstance(c, dict) and isinstance(c.get("module"), str) and isinstance(c.get("code"), str)
+                    for c in data["changes"])):
+        raise ValueError(f"{target} is not a plan.json (expected an object with a list of changes)")
+    return data
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -21,7 +21,7 @@ from driftcheck.errors import DriftError, ManifestError, ManifestErrors, Observa
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import Module, discover
 from driftcheck.observe import ContainerObservation, HostObserver, ImageObservation
-from driftcheck.plan import build_plan, iso, new_run_id, write_run
+from driftcheck.plan import build_plan, iso, load_previous, new_run_id, write_run
 from driftcheck.transport import Transport
 
 PROPERTY = "driftcheck"
@@ -31,6 +31,8 @@ OPTIONS = {
     "drift_inventory": ("--inventory", "DRIFT_INVENTORY", "the inventory (hosts.yaml)"),
     "drift_plan_out": ("--plan-out", "DRIFT_PLAN_OUT", "also write plan.json here (a file or an existing folder)"),
     "drift_reports_dir": ("--reports-dir", "DRIFT_REPORTS_DIR", "where reports/<run-id>/ folders go"),
+    "drift_compare_with": ("--compare-with", "DRIFT_COMPARE_WITH",
+                           "an earlier run to compare with: its plan.json, its folder, or latest"),
 }
 
 
@@ -77,6 +79,8 @@ class DriftState:
     #: xdist's controller: it runs no test and collects nothing; workers report to it
     xdist_controller: bool = False
     checks_dir: Path = Path("checks")
+    #: the earlier run's plan (--compare-with)
+    previous: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
     run_dir: Path | None = None
     write_error: str | None = None
@@ -198,6 +202,17 @@ def pytest_configure(config: pytest.Config) -> None:
     plan_out = _option_path(config, "drift_plan_out", None)
     if plan_out is not None and not plan_out.is_dir() and not plan_out.parent.is_dir():
         raise pytest.UsageError(f"--plan-out={plan_out}: expected a file in an existing folder, or a folder")
+    reports_dir = _option_path(config, "drift_reports_dir", base / "reports") or base
+    previous = None
+    compare_with = config.getoption("drift_compare_with") or os.environ.get("DRIFT_COMPARE_WITH") or None
+    if compare_with is not None:
+        where = reports_dir / "latest" if compare_with == "latest" else \
+            config.invocation_params.dir / os.path.expanduser(compare_with)
+        try:
+            previous = load_previous(where)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--compare-with={compare_with}: {exc}; expected a plan.json, a run "
+                                    "folder, or latest") from None
     junit_tmp = None
     worker = hasattr(config, "workerinput")
     if not worker and not config.option.xmlpath and _may_collect_checks(config, base / "checks"):
@@ -210,8 +225,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config=config, run_id=new_run_id(now), started=now,
         modules_dir=_option_path(config, "drift_modules_dir", base / "modules") or base,
         inventory=_option_path(config, "drift_inventory", base / "hosts.yaml") or base,
-        reports_dir=_option_path(config, "drift_reports_dir", base / "reports") or base,
-        plan_out=plan_out, junit_tmp=junit_tmp, checks_dir=base / "checks",
+        reports_dir=reports_dir, plan_out=plan_out, junit_tmp=junit_tmp, checks_dir=base / "checks",
+        previous=previous,
     )
     state.worker = worker
     state.load()
@@ -455,6 +470,7 @@ class SessionHooks:
             state.plan = build_plan(
                 run_id=state.run_id, started_at=iso(state.started), finished_at=iso(datetime.now(UTC)),
                 checks=checks, hosts=hosts, errors=errors, pytest_status=int(session.exitstatus),
+                previous=state.previous,
             )
             session.exitstatus = state.plan["exit_code"]
         return (yield)
@@ -548,6 +564,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             where = f"{e['file']}: {e['key']}: " if e.get("file") and e.get("key") else \
                 f"{e['file']}: " if e.get("file") else ""
             tr.write_line(f"ERROR    {e['code']}: {where}{e['message']}", red=True)
+    if "since" in plan:
+        since = plan["since"]
+        tr.write_line(f"since {since['run_id']}: {len(since['new'])} new, {len(since['resolved'])} resolved, "
+                      f"{len(since['unchanged'])} unchanged")
+        for kind in ("new", "resolved"):
+            for item in since[kind]:
+                tr.write_line(f"  {kind:<9}{item['module']} {item['code']}")
     s = plan["summary"]
     tr.write_line(f"{s['modules']} modules: {s['in_sync']} in sync, {s['drift']} drift, {s['error']} error, "
                   f"{s['warnings']} warnings; exit {plan['exit_code']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -161,3 +162,32 @@ def test_waivers_skip_with_their_reason_and_expire_into_drift(drift_lab, tmp_pat
     report = json.loads((run.run_dir / "report.json").read_text())
     outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in report["tests"]}
     assert outcomes["test_image[waived]"] == "skipped" and outcomes["test_state[waiver-expired]"] == "failed"
+
+
+def test_compare_with_an_earlier_run(drift_lab, tmp_path):
+    first = run_suite(tmp_path, "-k", "in-sync or wrong-tag", modules=DRIFT_MODULES)
+    assert first.rc == 1
+    again = run_suite(tmp_path, "-k", "in-sync or wrong-tag", "--compare-with=latest", modules=DRIFT_MODULES)
+    assert again.plan["since"] == {"run_id": first.plan["run_id"], "new": [], "resolved": [],
+                                   "unchanged": [{"module": "wrong-tag", "code": "IMAGE_TAG_MISMATCH"}]}
+    # The repo changes: wrong-tag now wants what runs, in-sync wants a tag that does not.
+    modules = tmp_path / "modules"
+    shutil.copytree(DRIFT_MODULES, modules)
+    for name, ref in (("wrong-tag", "lab/app:2"), ("in-sync", "lab/app:9")):
+        manifest = modules / name / "module.yaml"
+        manifest.write_text(manifest.read_text().replace("ref: lab/app:1", f"ref: {ref}"))
+    changed = run_suite(tmp_path, "-k", "in-sync or wrong-tag", f"--compare-with={first.run_dir}", modules=modules)
+    assert changed.plan["since"]["new"] == [{"module": "in-sync", "code": "IMAGE_TAG_MISMATCH"}]
+    assert changed.plan["since"]["resolved"] == [{"module": "wrong-tag", "code": "IMAGE_TAG_MISMATCH"}]
+    assert "since " + first.plan["run_id"] + ": 1 new, 1 resolved, 0 unchanged" in changed.output
+    # Checks that did not run resolve nothing.
+    narrow = run_suite(tmp_path, "-k", "wrong-tag and test_state", "--compare-with=latest", modules=modules)
+    assert narrow.plan["since"]["resolved"] == []
+
+
+def test_compare_with_something_that_is_not_a_plan_is_a_usage_error(lab, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    for value in (str(tmp_path / "notes.txt"), str(tmp_path / "nowhere")):
+        run = run_suite(tmp_path, f"--compare-with={value}")
+        assert run.rc == 4, run.output
+        assert "--compare-with=" in run.output and "expected a plan.json" in run.output

@@ -115,3 +115,35 @@ def test_a_waived_check_is_reported_not_an_error():
     plan = plan_of([check("a", "exists", "passed"), {**check("a", "state", "skipped"), "ignored": waiver}])
     assert plan["modules"][0]["status"] == "in_sync" and plan["modules"][0]["ignored"] == [waiver]
     assert plan["exit_code"] == 0
+
+
+def test_since_an_earlier_run():
+    missing = {"code": "CONTAINER_MISSING", "field": "container", "desired": "p-b-1", "observed": None}
+    tag = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "a:1", "observed": "a:2"}
+    previous = {"run_id": "old", "changes": [{"module": "a", "code": "NOT_RUNNING"},
+                                             {"module": "b", "code": "CONTAINER_MISSING"},
+                                             {"module": "c", "code": "NOT_RUNNING"},
+                                             {"module": "d", "code": "NOT_RUNNING"}]}
+    checks = [check("a", "state", "passed"), check("a", "image", "failed", [tag]),
+              check("b", "exists", "failed", [missing]),
+              check("c", "image", "passed"),  # -k test_image: c's state was not looked at again
+              check("e", "state", "error", error={"code": "TIMEOUT", "message": "slow; retry"})]
+    plan = build_plan(run_id="new", started_at="s", finished_at="f", checks=checks, hosts=[], errors=[],
+                      pytest_status=1, previous=previous)
+    assert plan["since"] == {"run_id": "old", "new": [{"module": "a", "code": "IMAGE_TAG_MISMATCH"}],
+                             "resolved": [{"module": "a", "code": "NOT_RUNNING"}],
+                             "unchanged": [{"module": "b", "code": "CONTAINER_MISSING"}]}
+    assert "since" not in plan_of([])  # only with --compare-with
+
+
+def test_load_previous_accepts_a_plan_or_its_folder(tmp_path):
+    import pytest
+
+    from driftcheck.plan import load_previous
+
+    run_dir = write_run(tmp_path, plan_of([check("a", "exists", "passed")]), None, None, None, True)
+    assert load_previous(run_dir)["run_id"] == "r" == load_previous(run_dir / "plan.json")["run_id"]
+    (tmp_path / "bad.json").write_text('{"changes": "no"}')
+    for bad in (tmp_path / "bad.json", tmp_path / "missing.json"):
+        with pytest.raises(ValueError, match=bad.name):
+            load_previous(bad)
