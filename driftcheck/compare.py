@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from driftcheck.imageref import parse_ref, refs_match
+from driftcheck.imageref import ImageRef, parse_ref, refs_match
 from driftcheck.manifest import Module
 from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, ImageObservation
 
@@ -106,6 +106,16 @@ def _repo_digests_for(repository: str, image: ImageObservation) -> set[str]:
     return digests
 
 
+def _tagged(desired: ImageRef, images: dict[str, ImageObservation]) -> ImageObservation | None:
+    """The image the desired tag resolves to on the host now, if the host has it."""
+    for image in images.values():
+        for tag in image.repo_tags:
+            ref = parse_ref(tag)
+            if ref is not None and refs_match(desired, ref):
+                return image
+    return None
+
+
 def check_image(module: Module, container: ContainerObservation | None,
                 images: dict[str, ImageObservation]) -> Verdict:
     """Its configured image ref matches; its digest is proven when the repo declares one."""
@@ -119,6 +129,11 @@ def check_image(module: Module, container: ContainerObservation | None,
         return Verdict((Change("IMAGE_TAG_MISMATCH", "image.ref", module.image_ref, container.configured_image),))
     image = images.get(container.image_id)
     declared = module.image_digest or desired.digest
+    tagged = _tagged(desired, images) if desired.digest is None else None
+    if tagged is not None and tagged.id != container.image_id:
+        # Someone pulled a newer image under the tag and never recreated the container.
+        return Verdict((Change("IMAGE_STALE", "image.ref", f"{module.image_ref} (now {tagged.id[:19]})",
+                               f"the container runs {container.image_id[:19]}"),))
     if image is None:
         return Verdict(warnings=(
             Warning("IMAGE_NOT_OBSERVED", f"image {container.image_id[:19]} of the container cannot be "

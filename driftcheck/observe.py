@@ -254,9 +254,12 @@ class HostObserver:
     those containers run. Results and failures are cached for the session.
     """
 
-    def __init__(self, transport: Transport, wanted: Iterable[str]):
+    def __init__(self, transport: Transport, wanted: Iterable[str], refs: Iterable[str] = ()):
         self.transport = transport
         self.wanted = sorted(set(wanted))
+        #: the image refs the modules declare (without a digest): inspected with the containers'
+        #: images, so the image check sees what each tag resolves to on the host now (IMAGE_STALE)
+        self.refs = sorted({r for r in refs if "@" not in r})
         self._containers: dict[str, ContainerObservation] | ObservationError | None = None
         self._images: dict[str, ImageObservation] | ObservationError | None = None
 
@@ -315,7 +318,7 @@ class HostObserver:
         ids = sorted({c.image_id for c in containers.values() if IMAGE_ID_RE.match(c.image_id)})
         if not ids:
             return {}
-        result = self.transport.run((*IMAGE_INSPECT_PREFIX, *ids))
+        result = self.transport.run((*IMAGE_INSPECT_PREFIX, *ids, *self.refs))
         if result.rc != 0 and not _only_missing(result, "image"):
             raise _unavailable(self.host, "docker image inspect", result)
         return _complete(self.host, "docker image inspect", result, ids,

@@ -112,8 +112,11 @@ class DriftState:
 
     def observer(self, host: str) -> HostObserver:
         if host not in self.observers:
-            wanted = {s["container"] for s in self.selected.values() if s["host"] == host}
-            self.observers[host] = HostObserver(Transport(self.hosts[host]), wanted)
+            mine = [s for s in self.selected.values() if s["host"] == host]
+            by_name = {m.name: m for m in self.modules}
+            refs = {by_name[s["module"]].image_ref for s in mine if s["check"] == "image"}
+            self.observers[host] = HostObserver(Transport(self.hosts[host]), {s["container"] for s in mine},
+                                                {r for r in refs if r})
         return self.observers[host]
 
     def observed(self, host: str) -> HostObserver:

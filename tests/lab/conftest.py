@@ -99,8 +99,10 @@ def logged_commands() -> list[list[str]]:
 @pytest.fixture(scope="session")
 def drift_lab(lab: Path) -> Iterator[None]:
     """Deploy compose project drift-lab with real drift: stopped, wrong tag, relabelled, ..."""
+    labctl.docker("tag", "lab/app:1", "lab/stale:1")
     labctl.compose("up", "--detach", "--force-recreate", project="drift-lab", file=DRIFT_COMPOSE)
     labctl.compose("stop", "stopped", "stopped-ok", project="drift-lab", file=DRIFT_COMPOSE)
+    labctl.docker("tag", "lab/app:2", "lab/stale:1")  # pulled and never recreated: stale
     labctl.wait_for_health("drift-lab-runtime-ok-1", "healthy")
     labctl.wait_for_health("drift-lab-unhealthy-1", "unhealthy")
     labctl.wait_for(lambda: int(labctl.docker("inspect", "--format", "{{.RestartCount}}",
@@ -108,6 +110,7 @@ def drift_lab(lab: Path) -> Iterator[None]:
                     "drift-lab-restart-loop-1 restarting in a loop", 60)
     yield
     labctl.compose("down", "--volumes", "--timeout", "1", project="drift-lab", file=DRIFT_COMPOSE)
+    labctl.docker("rmi", "lab/stale:1")
 
 
 @contextmanager

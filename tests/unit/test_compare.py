@@ -172,3 +172,18 @@ def test_checks_exist_only_for_declared_keys():
     assert make_module(desired=RUNTIME_OK).checks == (*CORE_CHECKS, *OPTIONAL_CHECKS)
     assert make_module(desired={"state": "absent"}, image=None).checks == ("exists",)
     assert compare.applies("ports", make_module(desired={"ports": []}))
+
+
+def test_stale_image_under_a_correct_tag(observed, images):
+    container = observed["drift-lab-in-sync-1"]
+    newer = ImageObservation("sha256:" + "c" * 64, ("lab/app:1",), ())
+    running = dataclasses.replace(images[container.image_id], repo_tags=())  # the tag moved away from it
+    verdict = compare.check_image(make_module(), container, {container.image_id: running, newer.id: newer})
+    assert codes(verdict) == ["IMAGE_STALE"]
+    assert verdict.changes[0].desired == "lab/app:1 (now sha256:cccccccccccc)"
+    # The tag still names the running image: not stale; a digest-pinned ref is never stale.
+    assert codes(compare.check_image(make_module(), container, images)) == []
+    pinned = make_module(image={"ref": f"lab/app:1@{DIGEST_A}", "digest_pinned_in_compose": True})
+    pinned_container = dataclasses.replace(container, configured_image=f"lab/app:1@{DIGEST_A}")
+    assert "IMAGE_STALE" not in codes(compare.check_image(pinned, pinned_container,
+                                                          {container.image_id: running, newer.id: newer}))
