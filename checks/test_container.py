@@ -25,6 +25,11 @@ def test_image(drift_module, drift_container, drift_images, drift_verdict):
     drift_verdict(compare.check_image(drift_module, drift_container, drift_images))
 
 
+def test_replicas(drift_module, drift_container, drift_listing, drift_verdict):
+    """As many containers of its compose service run as it declares (desired.replicas)."""
+    drift_verdict(compare.check_replicas(drift_module, drift_container, drift_listing))
+
+
 def test_restart_policy(drift_module, drift_container, drift_verdict):
     """Its restart policy is the declared one, and it is not in a restart loop (desired.restart_policy)."""
     drift_verdict(compare.check_restart_policy(drift_module, drift_container))

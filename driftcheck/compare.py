@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from driftcheck.imageref import ImageRef, parse_ref, refs_match
 from driftcheck.manifest import Module
-from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, ImageObservation
+from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, ImageObservation, ListedContainer
 
 STOPPED_STATUSES = frozenset({"created", "exited", "dead", "removing"})
 def applies(check: str, module: Module) -> bool:
@@ -250,3 +250,26 @@ def check_health(module: Module, container: ContainerObservation | None) -> Verd
     if container.health == "healthy":
         return Verdict()
     return Verdict((Change("UNHEALTHY", "desired.health", "healthy", container.health or "no healthcheck"),))
+
+
+def check_replicas(module: Module, container: ContainerObservation | None,
+                   listing: tuple[ListedContainer, ...]) -> Verdict:
+    """As many containers carry its compose project and service labels as it declares."""
+    if container is None:
+        return _missing(module)
+    assert module.replicas is not None
+    names = sorted(c.name for c in listing if (c.project, c.service) == (module.project, module.service))
+    if len(names) == module.replicas:
+        return Verdict()
+    return Verdict((Change("REPLICAS_MISMATCH", "desired.replicas", str(module.replicas),
+                           f"{len(names)}: {', '.join(names)}"),))
+
+
+def check_orphans(project: str, modules: Iterable[Module], listing: tuple[ListedContainer, ...]) -> Verdict:
+    """No container of the project runs on the host that no module claims (by service or by name)."""
+    services = {m.service for m in modules}
+    names = {m.container_name for m in modules}
+    orphans = sorted((c.name, c.service) for c in listing
+                     if c.project == project and c.service not in services and c.name not in names)
+    return Verdict(tuple(Change("ORPHAN_CONTAINER", "container", None, f"{name} (service {service or '?'})")
+                         for name, service in orphans))

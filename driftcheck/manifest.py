@@ -24,10 +24,6 @@ RESERVED_TAGS = frozenset(
 )
 STATES = ("running", "stopped", "absent")
 
-#: Keys of the extended drift surface (SPEC §2) whose checks have not landed yet.
-NOT_SUPPORTED_YET = {
-    "desired": {"replicas"},
-}
 RESTART_POLICY_RE = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]{1,4})?)$")
 PORT_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
                      r"(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp|sctp))?$")
@@ -36,13 +32,13 @@ VOLUME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 PATH_RE = re.compile(r"^/[A-Za-z0-9_.@+/-]{0,254}$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 #: the desired keys whose checks compare the container's runtime configuration (SPEC §2)
-RUNTIME_KEYS = ("restart_policy", "ports", "env_keys", "env_digests", "mounts", "networks", "health")
+RUNTIME_KEYS = ("replicas", "restart_policy", "ports", "env_keys", "env_digests", "mounts", "networks", "health")
 #: the checks of every module that is not desired absent; an absent one gets only "exists"
 CORE_CHECKS = ("exists", "labels", "state", "image")
 #: checks that exist only for a module declaring one of their keys under desired:
 OPTIONAL_CHECKS = {
-    "restart_policy": ("restart_policy",), "ports": ("ports",), "env": ("env_keys", "env_digests"),
-    "mounts": ("mounts",), "networks": ("networks",), "health": ("health",),
+    "replicas": ("replicas",), "restart_policy": ("restart_policy",), "ports": ("ports",),
+    "env": ("env_keys", "env_digests"), "mounts": ("mounts",), "networks": ("networks",), "health": ("health",),
 }
 DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -94,6 +90,8 @@ class Module:
     digest_pinned_in_compose: bool
     #: free text
     description: str | None = None
+    #: desired.replicas: containers <project>-<service>-1..N
+    replicas: int | None = None
     #: desired.restart_policy: no, always, unless-stopped, on-failure[:N]
     restart_policy: str | None = None
     #: desired.ports, normalised to host_ip:host_port:container_port/proto
@@ -144,8 +142,6 @@ class _Fields:
         for raw in self.data:
             if not isinstance(raw, str):
                 raise ManifestError(self.path, self.prefix or None, f"keys must be strings, got {raw!r}")
-            if raw in NOT_SUPPORTED_YET.get(self.prefix, set()):
-                raise self.fail(raw, "not supported yet: this check has not landed in driftcheck")
             if raw not in allowed:
                 expected = ", ".join(sorted(allowed))
                 raise self.fail(raw, f"unknown key; expected one of: {expected}")
@@ -274,6 +270,10 @@ def _runtime(desired: _Fields, state: str) -> dict[str, Any]:
         if key == "health" and state != "running":
             raise desired.fail(key, "expected only with desired.state running (a stopped container has no "
                                "health status)")
+    replicas = desired.data.get("replicas")
+    if replicas is not None and (type(replicas) is not int or not 1 <= replicas <= 1000):
+        raise desired.fail("replicas", f"expected a whole number from 1 to 1000, got {replicas!r}")
+    found["replicas"] = replicas
     found["restart_policy"] = desired.string("restart_policy", RESTART_POLICY_RE,
                                              what="one of no, always, unless-stopped, on-failure[:N]")
     found["health"] = desired.string("health", re.compile(r"^healthy$"), what="healthy")

@@ -106,9 +106,23 @@ def _unavailable(host: str, what: str, output: Output) -> ObservationError:
                             "is dockerd running, and is the SSH user in the docker group?")
 
 
-def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
-    """`docker ps` header and rows -> {container name: container id}."""
-    found: dict[str, str] = {}
+@dataclass(frozen=True)
+class ListedContainer:
+    """One row of `docker ps --all`: every container on the host, with its compose labels."""
+
+    #: full container id
+    id: str
+    #: its name (docker lists one per container)
+    name: str
+    #: com.docker.compose.project, "" when unlabelled
+    project: str
+    #: com.docker.compose.service, "" when unlabelled
+    service: str
+
+
+def parse_listing(host: str, stdout: bytes) -> tuple[ListedContainer, ...]:
+    """`docker ps` header and rows -> every container with its compose labels."""
+    found: list[ListedContainer] = []
     try:
         lines = [line for line in stdout.decode("utf-8").splitlines() if line.strip()]
         if not lines or not lines[0].startswith(PS_HEADER):
@@ -117,15 +131,19 @@ def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
             row = json.loads(line)
             if not (isinstance(row, list) and len(row) == 4 and all(isinstance(v, str) for v in row)):
                 raise ValueError("unexpected row shape")
-            container_id, names = row[0], row[1]
+            container_id, names, project, service = row
             if not CONTAINER_ID_RE.match(container_id):
                 raise ValueError("not a container id")
-            for name in names.split(","):
-                found[name] = container_id
+            found += [ListedContainer(container_id, name, project, service) for name in names.split(",")]
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _invalid(host, "`docker ps` printed output that is not a header line and one JSON row per "
                        "container (empty or cut short?)") from None
-    return found
+    return tuple(found)
+
+
+def parse_ps(host: str, stdout: bytes) -> dict[str, str]:
+    """`docker ps` header and rows -> {container name: container id}."""
+    return {c.name: c.id for c in parse_listing(host, stdout)}
 
 
 def _container(raw: Any) -> ContainerObservation:
@@ -262,6 +280,7 @@ class HostObserver:
         self.refs = sorted({r for r in refs if "@" not in r})
         self._containers: dict[str, ContainerObservation] | ObservationError | None = None
         self._images: dict[str, ImageObservation] | ObservationError | None = None
+        self._listing: tuple[ListedContainer, ...] = ()
 
     @property
     def host(self) -> str:
@@ -284,6 +303,11 @@ class HostObserver:
             raise _fresh(self._containers)
         return self._containers
 
+    def listing(self) -> tuple[ListedContainer, ...]:
+        """Every container on the host (from the same `docker ps`), for orphans and replicas."""
+        self.containers()
+        return self._listing
+
     def images(self) -> dict[str, ImageObservation]:
         containers = self.containers()
         if self._images is None:
@@ -302,7 +326,8 @@ class HostObserver:
                                    f"user's PATH ({_stderr_line(ps)}); install the Docker CLI or fix that PATH")
         if ps.rc != 0:
             raise _unavailable(self.host, "docker ps", ps)
-        present = parse_ps(self.host, ps.stdout)
+        self._listing = parse_listing(self.host, ps.stdout)
+        present = {c.name: c.id for c in self._listing}
         ids = sorted({present[name] for name in self.wanted if name in present})
         if not ids:
             return {}

@@ -74,6 +74,8 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, checks: list[d
                 # Only a check that ran to its verdict proves anything; whatever else is an error.
                 module_errors = _unique([*module_errors, _unproven(entry)])
         status = "error" if module_errors else "drift" if changes else "in_sync"
+        if first.get("pseudo") and status == "in_sync":
+            continue  # an orphans check appears only when it found orphans or could not look
         error = module_errors[0] if module_errors else None
         modules.append({
             "module": name, "host": first["host"], "container": first["container"], "status": status,

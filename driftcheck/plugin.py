@@ -20,7 +20,7 @@ from driftcheck.compare import Change, Verdict, applies
 from driftcheck.errors import DriftError, ManifestError, ManifestErrors, ObservationError
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import Module, discover
-from driftcheck.observe import ContainerObservation, HostObserver, ImageObservation
+from driftcheck.observe import ContainerObservation, HostObserver, ImageObservation, ListedContainer
 from driftcheck.plan import build_plan, iso, load_previous, new_run_id, write_run
 from driftcheck.transport import Transport
 
@@ -114,8 +114,9 @@ class DriftState:
         if host not in self.observers:
             mine = [s for s in self.selected.values() if s["host"] == host]
             by_name = {m.name: m for m in self.modules}
-            refs = {by_name[s["module"]].image_ref for s in mine if s["check"] == "image"}
-            self.observers[host] = HostObserver(Transport(self.hosts[host]), {s["container"] for s in mine},
+            refs = {by_name[s["module"]].image_ref for s in mine if s["check"] == "image" and not s.get("pseudo")}
+            self.observers[host] = HostObserver(Transport(self.hosts[host]),
+                                                {s["container"] for s in mine if s["container"]},
                                                 {r for r in refs if r})
         return self.observers[host]
 
@@ -164,7 +165,7 @@ STATE = pytest.StashKey[DriftState]()
 #: the key of a worker's host records in xdist's workeroutput
 WORKER_OUTPUT = "driftcheck_hosts"
 #: checks/<file>::test_<check>[<module>], optionally @<group> (xdist --dist loadgroup)
-NODEID_RE = re.compile(r"^(?P<file>[^:]+)::test_(?P<check>\w+)\[(?P<module>[a-z0-9-]+)\](?:@.*)?$")
+NODEID_RE = re.compile(r"^(?P<file>[^:]+)::test_(?P<check>\w+)\[(?P<param>[^\]]+)\](?:@.*)?$")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -273,13 +274,32 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             shutil.rmtree(state.junit_tmp.parent, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class ProjectOnHost:
+    """One compose project on one host: the scope of an orphans check."""
+
+    host: str
+    project: str
+
+    @property
+    def pseudo_module(self) -> str:
+        return f"orphans@{self.host}/{self.project}"
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "drift_module" not in metafunc.fixturenames:
+    per_module = "drift_module" in metafunc.fixturenames
+    if not per_module and "drift_project" not in metafunc.fixturenames:
         return
     state = metafunc.config.stash[STATE]
     state.is_drift_run = True
     if state.load_errors:
         raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
+    if not per_module:
+        scopes = sorted({ProjectOnHost(m.host, m.project) for m in state.modules}, key=lambda p: (p.host, p.project))
+        metafunc.parametrize("drift_project", [
+            pytest.param(p, id=f"{p.host}/{p.project}", marks=[pytest.mark.drift, pytest.mark.xdist_group(p.host)])
+            for p in scopes])
+        return
     check = metafunc.function.__name__.removeprefix("test_")
     params = [
         pytest.param(m, id=m.name, marks=[pytest.mark.drift, pytest.mark.xdist_group(m.host),
@@ -295,20 +315,30 @@ def _module_of(item: pytest.Item) -> Module | None:
     return value if isinstance(value, Module) else None
 
 
+def _project_of(item: pytest.Item) -> ProjectOnHost | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("drift_project") if callspec is not None else None
+    return value if isinstance(value, ProjectOnHost) else None
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     # An empty parameter set makes pytest add a skipped placeholder; a drift run has no use for it.
-    items[:] = [i for i in items if _module_of(i) is not None or "drift_module" not in getattr(i, "fixturenames", ())]
+    items[:] = [i for i in items if _module_of(i) is not None or _project_of(i) is not None
+                or not {"drift_module", "drift_project"} & set(getattr(i, "fixturenames", ()))]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash[STATE]
     for item in session.items:
-        module = _module_of(item)
+        module, scope = _module_of(item), _project_of(item)
         if module is not None:
             state.selected[item.nodeid] = {
                 "module": module.name, "host": module.host, "container": module.container_name,
                 "check": _check_of(item),
             }
+        elif scope is not None:
+            state.selected[item.nodeid] = {"module": scope.pseudo_module, "host": scope.host, "container": None,
+                                           "check": _check_of(item), "pseudo": True}
     state.image_hosts = {s["host"] for s in state.selected.values() if s["check"] == "image"}
     if state.is_drift_run:
         _note_empty_selection(state)
@@ -353,10 +383,33 @@ def drift_images(request: pytest.FixtureRequest, drift_module: Module,
 
 
 @pytest.fixture
-def drift_verdict(request: pytest.FixtureRequest, drift_module: Module) -> Any:
+def drift_listing(request: pytest.FixtureRequest, drift_module: Module) -> tuple[ListedContainer, ...]:
+    """Every container on the module's host (from the run's one `docker ps`)."""
+    return _listing(request, drift_module.host)
+
+
+@pytest.fixture
+def drift_orphans(request: pytest.FixtureRequest, drift_project: ProjectOnHost) -> Any:
+    """What an orphans check compares: the project, the modules that claim its containers, the listing."""
+    state = request.config.stash[STATE]
+    claims = [m for m in state.modules if (m.host, m.project) == (drift_project.host, drift_project.project)]
+    return drift_project.project, claims, _listing(request, drift_project.host)
+
+
+def _listing(request: pytest.FixtureRequest, host: str) -> tuple[ListedContainer, ...]:
+    try:
+        return request.config.stash[STATE].observed(host).listing()
+    except ObservationError as exc:
+        _record(request.node, "error", {"code": exc.code, "message": exc.message})
+        raise
+
+
+@pytest.fixture
+def drift_verdict(request: pytest.FixtureRequest) -> Any:
     """Record a check's verdict for the plan; drift fails the test with the changes as its message."""
     today = request.config.stash[STATE].started.date()
-    waiver = drift_module.waiver(_check_of(request.node))
+    module = _module_of(request.node)
+    waiver = module.waiver(_check_of(request.node)) if module is not None else None
 
     def verdict(result: Verdict) -> None:
         __tracebackhide__ = True
@@ -487,10 +540,17 @@ class SessionHooks:
         if state.selected:
             return
         by_name = {m.name: m for m in state.modules}
+        scopes = {f"{m.host}/{m.project}" for m in state.modules}
         for nodeid in ids:
             found = NODEID_RE.match(nodeid)
-            module = by_name.get(found["module"]) if found else None
-            if found and module is not None and found["file"].startswith("checks/"):
+            if not found or not found["file"].startswith("checks/"):
+                continue
+            module, param = by_name.get(found["param"]), found["param"]
+            if found["check"] == "orphans" and param in scopes:
+                host, _, project = param.partition("/")
+                state.selected[nodeid] = {"module": ProjectOnHost(host, project).pseudo_module, "host": host,
+                                          "container": None, "check": "orphans", "pseudo": True}
+            elif module is not None:
                 state.selected[nodeid] = {"module": module.name, "host": module.host,
                                           "container": module.container_name, "check": found["check"]}
 
@@ -552,7 +612,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     plan = state.plan
     tr = terminalreporter
     tr.section("driftcheck")
-    width = max([len(f"{m['module']}@{m['host']}") for m in plan["modules"]] + [10])
+    def label_of(m: dict[str, Any]) -> str:
+        return m["module"] if m["module"].startswith("orphans@") else f"{m['module']}@{m['host']}"
+
+    width = max([len(label_of(m)) for m in plan["modules"]] + [10])
     for m in plan["modules"]:
         label = {"in_sync": "IN SYNC", "drift": "DRIFT", "error": "ERROR"}[m["status"]]
         parts = [f"{c['code']} {c['field']}: {c['desired']} → {c['observed']}" for c in m["changes"]]
@@ -560,7 +623,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             parts.append(f"{m['error']['code']}: {m['error']['message']}")
         parts += [f"warning {w['code']}" for w in m["warnings"]]
         parts += [f"ignored {i['check']}: {i['reason']}" for i in m.get("ignored", [])]
-        tr.write_line(f"{label:<8} {m['module'] + '@' + m['host']:<{width}}  {'; '.join(parts)}".rstrip(),
+        tr.write_line(f"{label:<8} {label_of(m):<{width}}  {'; '.join(parts)}".rstrip(),
                       red=m["status"] == "error", yellow=m["status"] == "drift", green=m["status"] == "in_sync")
     for e in plan["errors"]:
         if e["module"] is None:

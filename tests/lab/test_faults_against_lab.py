@@ -282,6 +282,8 @@ def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
     assert run.rc == 2, run.output
     statuses = run.statuses()
     assert statuses.pop("nas-app") == "error" and statuses.pop("edge-app") == "error"
+    # Their hosts' orphans checks could not look either.
+    assert statuses.pop("orphans@nas/home-platform") == statuses.pop("orphans@edge/home-platform") == "error"
     assert statuses.pop("honcho-redis") == "drift"
     assert set(statuses.values()) == {"in_sync"}
     assert run.codes()["honcho-redis"] == ["IMAGE_TAG_MISMATCH"]
@@ -289,7 +291,9 @@ def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
     assert hosts["rs2000"]["error"] is None and len(hosts["rs2000"]["commands"]) == 3
     assert hosts["nas"]["error"]["code"] == "HOST_UNREACHABLE" and hosts["nas"]["commands"] == []
     assert hosts["edge"]["error"]["code"] == "HOST_UNREACHABLE" and hosts["edge"]["commands"] == []
-    assert {(e["module"], e["host"]) for e in run.plan["errors"]} == {("nas-app", "nas"), ("edge-app", "edge")}
+    assert {(e["module"], e["host"]) for e in run.plan["errors"]} == {
+        ("nas-app", "nas"), ("edge-app", "edge"), ("orphans@nas/home-platform", "nas"),
+        ("orphans@edge/home-platform", "edge")}
     assert_errors_actionable(run.plan)
     assert len(logged_commands()) == 3
 

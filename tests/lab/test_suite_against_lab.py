@@ -33,6 +33,8 @@ EXPECTED_DRIFT = {
     "waived": ("in_sync", []),
     "waiver-expired": ("drift", ["IGNORE_EXPIRED"]),
     "stale": ("drift", ["IMAGE_STALE"]),
+    "scaled": ("drift", ["REPLICAS_MISMATCH"]),
+    "orphans@rs2000/drift-lab": ("drift", ["ORPHAN_CONTAINER"]),
 }
 
 
@@ -69,7 +71,7 @@ def test_every_kind_of_drift_is_found(drift_lab, command_log, tmp_path):
     assert all(c["host"] == "rs2000" for c in plan["changes"])
     wrong_tag = next(c for c in plan["changes"] if c["module"] == "wrong-tag")
     assert (wrong_tag["field"], wrong_tag["desired"], wrong_tag["observed"]) == ("image.ref", "lab/app:1", "lab/app:2")
-    assert plan["summary"] == {"modules": 20, "in_sync": 5, "drift": 15, "error": 0,
+    assert plan["summary"] == {"modules": 22, "in_sync": 5, "drift": 17, "error": 0,
                                "warnings": len(plan["warnings"])}
     # Observed secrets stay out: env value digests and bind-mount sources are never shown.
     mounts = next(c for c in plan["changes"] if c["code"] == "MOUNTS_MISMATCH")
@@ -85,6 +87,7 @@ def test_every_kind_of_drift_is_found(drift_lab, command_log, tmp_path):
         "checks/test_container.py::test_restart_policy[restart-drift]",
         "checks/test_container.py::test_restart_policy[restart-loop]",
         "checks/test_container.py::test_state[waiver-expired]", "checks/test_container.py::test_image[stale]",
+        "checks/test_container.py::test_replicas[scaled]", "checks/test_orphans.py::test_orphans[rs2000/drift-lab]",
         "checks/test_container.py::test_exists[missing]", "checks/test_container.py::test_labels[missing]",
         "checks/test_container.py::test_state[missing]", "checks/test_container.py::test_image[missing]",
         "checks/test_container.py::test_exists[should-be-gone]",

@@ -17,7 +17,7 @@ DIGEST_B = "sha256:" + "b" * 64
 BERLIN = "sha256:" + hashlib.sha256(b"Europe/Berlin").hexdigest()
 #: what drift-lab's runtime-ok service runs (fixtures/lab/drift-lab.yaml)
 RUNTIME_OK = {
-    "restart_policy": "always", "ports": ["127.0.0.1:18082:80"], "env_keys": ["APP_TOKEN"],
+    "replicas": 1, "restart_policy": "always", "ports": ["127.0.0.1:18082:80"], "env_keys": ["APP_TOKEN"],
     "env_digests": {"TZ": BERLIN},
     "mounts": ["drift-lab_data:/data", "/etc/hostname:/lab/hostname:ro"], "networks": ["drift-lab_default"],
     "health": "healthy",
@@ -187,3 +187,34 @@ def test_stale_image_under_a_correct_tag(observed, images):
     pinned_container = dataclasses.replace(container, configured_image=f"lab/app:1@{DIGEST_A}")
     assert "IMAGE_STALE" not in codes(compare.check_image(pinned, pinned_container,
                                                           {container.image_id: running, newer.id: newer}))
+
+
+@pytest.fixture(scope="module")
+def listing():
+    from conftest import FIXTURES
+    from driftcheck.observe import parse_listing
+    return parse_listing("lab", (FIXTURES / "inspect" / "ps.jsonl").read_bytes())
+
+
+def test_replicas_counted_by_compose_labels(observed, listing):
+    container = observed["drift-lab-scaled-1"]
+    scaled = make_module(compose={"project": "drift-lab", "service": "scaled"}, desired={"replicas": 1})
+    verdict = compare.check_replicas(scaled, container, listing)
+    assert codes(verdict) == ["REPLICAS_MISMATCH"]
+    assert verdict.changes[0].observed == "2: drift-lab-scaled-1, drift-lab-scaled-2"
+    two = make_module(compose={"project": "drift-lab", "service": "scaled"}, desired={"replicas": 2})
+    assert compare.check_replicas(two, container, listing) == compare.Verdict()
+    assert codes(compare.check_replicas(two, None, listing)) == ["CONTAINER_MISSING"]
+
+
+def test_orphans_are_containers_of_the_project_no_module_claims(listing):
+    modules = [make_module(name=n, compose={"project": "drift-lab", "service": n})
+               for n in ("in-sync", "stopped", "wrong-tag", "should-stop", "should-be-gone", "stopped-ok",
+                         "runtime-ok", "ports-drift", "env-drift", "mounts-drift", "networks-drift", "unhealthy",
+                         "restart-drift", "restart-loop", "waived", "waiver-expired", "stale", "scaled")]
+    # "relabelled" claims the impostor's container by its name, not by its service label.
+    modules.append(make_module(name="relabelled", compose={"project": "drift-lab", "service": "relabelled"}))
+    verdict = compare.check_orphans("drift-lab", modules, listing)
+    assert [c.observed for c in verdict.changes] == ["drift-lab-orphan-1 (service orphan)"]
+    assert codes(compare.check_orphans("drift-lab", modules[:-1], listing)) == ["ORPHAN_CONTAINER"] * 2
+    assert compare.check_orphans("other-project", [], listing) == compare.Verdict()

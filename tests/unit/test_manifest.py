@@ -96,7 +96,8 @@ BAD = [
      "image.digest_pinned_in_compose"),
     ("image:\n  ref: redis:7.2-alpine\n", "desired:\n  state: running\n", "image"),
     ("host: rs2000", "host: rs2000\ndesired:\n  state: gone", "desired.state"),
-    ("host: rs2000", "host: rs2000\ndesired:\n  replicas: 2", "desired.replicas"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  replicas: 0", "desired.replicas"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  replicas: '2'", "desired.replicas"),
     ("host: rs2000", "host: rs2000\ndesired:\n  ports: [22:22]", "desired.ports[0]"),  # YAML 1.1 reads 1342
     ("host: rs2000", "host: rs2000\ndesired:\n  ports: '80:80'", "desired.ports"),
     ("host: rs2000", "host: rs2000\ndesired:\n  ports: ['80:80;id']", "desired.ports[0]"),

@@ -16,7 +16,7 @@ SECRET = "captured-secret-value-9d2e"
 def test_redaction_drops_env_cmd_and_other_labels(captured_containers):
     assert SECRET.encode() in captured_containers
     observed = parse_inspect("lab", captured_containers)
-    assert len(observed) == 15
+    assert len(observed) == 21
     text = repr(observed)
     assert SECRET not in text and "sleep" not in text and "config-hash" not in text
     # Env value digests and mount sources are kept for the checks but never shown.
