@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-static iproute2 python3-venv
+DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-static iproute2 python3-venv \
+	docker-registry
 LAB_INVENTORY := lab/run/inventory.yaml
 
 .PHONY: setup deps venv demo test bench lab-up lab-down lab-status clean

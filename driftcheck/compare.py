@@ -125,7 +125,10 @@ def check_image(module: Module, container: ContainerObservation | None,
     desired = parse_ref(module.image_ref)
     observed = parse_ref(container.configured_image)
     assert desired is not None
-    if observed is None or not refs_match(desired, observed):
+    # Compose pinned by digest: the container's ref may be repository@sha256:… without the tag.
+    pinned_match = (module.digest_pinned_in_compose and observed is not None and observed.digest is not None
+                    and observed.repository == desired.repository and observed.tag in (None, desired.tag))
+    if observed is None or not (refs_match(desired, observed) or pinned_match):
         return Verdict((Change("IMAGE_TAG_MISMATCH", "image.ref", module.image_ref, container.configured_image),))
     image = images.get(container.image_id)
     declared = module.image_digest or desired.digest

@@ -173,6 +173,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for dest, (flag, env, text) in OPTIONS.items():
         group.addoption(flag, dest=dest, default=None, metavar="PATH",
                         help=f"{text} (env {env}); write it as {flag}=PATH")
+    group.addoption("--strict-images", dest="drift_strict_images", action="store_true", default=False,
+                    help="an image whose digest cannot be proven (IMAGE_DIGEST_NOT_VERIFIED) or inspected "
+                    "(IMAGE_NOT_OBSERVED) is drift, not a warning (env DRIFT_STRICT_IMAGES=1)")
+
+
+#: warnings that --strict-images turns into drift
+STRICT_CODES = frozenset({"IMAGE_DIGEST_NOT_VERIFIED", "IMAGE_NOT_OBSERVED"})
+
+
+def _strict_images(config: pytest.Config) -> bool:
+    return bool(config.getoption("drift_strict_images")) or os.environ.get("DRIFT_STRICT_IMAGES", "") == "1"
 
 
 def _option_path(config: pytest.Config, dest: str, default: Path | None) -> Path | None:
@@ -411,8 +422,14 @@ def drift_verdict(request: pytest.FixtureRequest) -> Any:
     module = _module_of(request.node)
     waiver = module.waiver(_check_of(request.node)) if module is not None else None
 
+    strict = _strict_images(request.config)
+
     def verdict(result: Verdict) -> None:
         __tracebackhide__ = True
+        if strict and any(w.code in STRICT_CODES for w in result.warnings):
+            result = Verdict((*result.changes, *(Change(w.code, "image.digest", module.image_digest if module else None,
+                                                        w.message) for w in result.warnings if w.code in STRICT_CODES)),
+                             tuple(w for w in result.warnings if w.code not in STRICT_CODES))
         if waiver is not None and waiver.expired(today):
             # An expired waiver is itself drift, so waivers cannot rot silently.
             result = Verdict((*result.changes, Change("IGNORE_EXPIRED", f"ignore[{waiver.check}].until",

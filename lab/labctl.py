@@ -12,6 +12,7 @@ and inventory.yaml, which names the hosts of the example modules.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import secrets
@@ -305,6 +306,47 @@ SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin LAB_COMMAND_LOG
     return port
 
 
+def start_registry() -> int:
+    """Debian's docker-registry on a free loopback port: pushing gives images real RepoDigests."""
+    port_file, pidfile = RUN / "registry.port", RUN / "registry.pid"
+    if pid_alive(pidfile) is not None and port_file.exists():
+        return int(port_file.read_text())
+    port = free_port()
+    (RUN / "registry-data").mkdir(exist_ok=True)
+    config = RUN / "registry.yml"
+    config.write_text(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {RUN / "registry-data"}
+http:
+  addr: 127.0.0.1:{port}
+""")
+    start_daemon(["docker-registry", "serve", str(config)], pidfile, RUN / "registry.log")
+    wait_for(lambda: _listening(port), "docker-registry")
+    port_file.write_text(f"{port}\n")
+    log(f"docker-registry started on 127.0.0.1:{port}")
+    return port
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def push(image: str, repository: str) -> str:
+    """Push a lab image to the lab registry as repository (127.0.0.1:<port>/...); its digest."""
+    docker("tag", image, repository)
+    docker("push", "--quiet", repository)
+    digests = json.loads(docker("image", "inspect", "--format", "{{json .RepoDigests}}", repository).stdout)
+    for entry in digests:
+        name, _, digest = entry.partition("@")
+        if name == repository.rsplit(":", 1)[0]:
+            return str(digest)
+    raise SystemExit(f"lab: {repository} has no digest after the push")
+
+
 def write_inventory(port: int) -> None:
     lines = ["# Written by lab/labctl.py up: the lab's inventory (git-ignored).", "hosts:"]
     for name in LAB_HOSTS:
@@ -330,6 +372,7 @@ def up() -> None:
     write_docker_wrapper()
     port = start_sshd()
     write_inventory(port)
+    start_registry()
     log(f"up: inventory {INVENTORY.relative_to(REPO)}, DOCKER_HOST=unix://{DOCKER_SOCK}")
 
 
@@ -355,13 +398,14 @@ def stop_pid(pidfile: Path, name: str, seconds: float = 20.0) -> None:
 def down() -> None:
     for pidfile in sorted(RUN.glob("sshd*.pid")):
         stop_pid(pidfile, pidfile.stem)
+    stop_pid(RUN / "registry.pid", "docker-registry")
     stop_pid(RUN / "docker.pid", "dockerd", 30)
     stop_pid(RUN / "containerd.pid", "containerd")
 
 
 def status() -> int:
     rc = 0
-    for name in ("containerd", "docker", "sshd"):
+    for name in ("containerd", "docker", "sshd", "registry"):
         pid = pid_alive(RUN / f"{name}.pid")
         print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
         rc |= pid is None

@@ -218,3 +218,12 @@ def test_orphans_are_containers_of_the_project_no_module_claims(listing):
     assert [c.observed for c in verdict.changes] == ["drift-lab-orphan-1 (service orphan)"]
     assert codes(compare.check_orphans("drift-lab", modules[:-1], listing)) == ["ORPHAN_CONTAINER"] * 2
     assert compare.check_orphans("other-project", [], listing) == compare.Verdict()
+
+
+def test_pinned_by_digest_without_a_tag_still_matches_the_ref(observed, images):
+    container = dataclasses.replace(observed["drift-lab-in-sync-1"], configured_image=f"lab/app@{DIGEST_A}")
+    pinned = make_module(image={"ref": "lab/app:1", "digest": DIGEST_A, "digest_pinned_in_compose": True})
+    assert compare.check_image(pinned, container, images) == compare.Verdict()
+    # Without digest_pinned_in_compose the tag is missing: a mismatch.
+    unpinned = make_module(image={"ref": "lab/app:1", "digest": DIGEST_A})
+    assert codes(compare.check_image(unpinned, container, images)) == ["IMAGE_TAG_MISMATCH"]
