@@ -58,3 +58,8 @@ def test_networks(drift_module, drift_container, drift_verdict):
 def test_health(drift_module, drift_container, drift_verdict):
     """Its healthcheck reports healthy (desired.health)."""
     drift_verdict(compare.check_health(drift_module, drift_container))
+
+
+def test_config_hash(drift_module, drift_container, drift_compose_hash, drift_verdict):
+    """Compose would not recreate it: its config hash is the one the repo's compose file gives (compose.file)."""
+    drift_verdict(compare.check_config_hash(drift_module, drift_container, *drift_compose_hash))

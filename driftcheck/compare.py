@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 
 from driftcheck.imageref import ImageRef, parse_ref, refs_match
 from driftcheck.manifest import Module
-from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, ImageObservation, ListedContainer
+from driftcheck.observe import (
+    COMPOSE_VERSION_LABEL,
+    CONFIG_HASH_LABEL,
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    ContainerObservation,
+    ImageObservation,
+    ListedContainer,
+)
 
 STOPPED_STATUSES = frozenset({"created", "exited", "dead", "removing"})
 def applies(check: str, module: Module) -> bool:
@@ -276,3 +284,21 @@ def check_orphans(project: str, modules: Iterable[Module], listing: tuple[Listed
                      if c.project == project and c.service not in services and c.name not in names)
     return Verdict(tuple(Change("ORPHAN_CONTAINER", "container", None, f"{name} (service {service or '?'})")
                          for name, service in orphans))
+
+
+def check_config_hash(module: Module, container: ContainerObservation | None, local_hash: str,
+                      local_version: str) -> Verdict:
+    """Compose would not recreate it: it was created from the config the repo's compose file gives."""
+    if container is None:
+        return _missing(module)
+    observed, version = container.label(CONFIG_HASH_LABEL), container.label(COMPOSE_VERSION_LABEL)
+    if version != local_version:
+        # The hash follows Compose's own serialization, which has changed between releases.
+        return Verdict(warnings=(Warning("CONFIG_HASH_NOT_COMPARABLE", f"the container was created by Compose "
+                                         f"{version or '(unknown)'} and this machine has {local_version}; their "
+                                         "config hashes cannot be compared"),))
+    if observed == local_hash:
+        return Verdict()
+    return Verdict((Change("CONFIG_HASH_MISMATCH", "compose.file", f"config {local_hash[:12]} (the repo's)",
+                           f"config {(observed or '(none)')[:12]}: Compose would recreate this container: it was "
+                           "created from a different config than the repo's"),))

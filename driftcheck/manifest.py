@@ -39,6 +39,7 @@ CORE_CHECKS = ("exists", "labels", "state", "image")
 OPTIONAL_CHECKS = {
     "replicas": ("replicas",), "restart_policy": ("restart_policy",), "ports": ("ports",),
     "env": ("env_keys", "env_digests"), "mounts": ("mounts",), "networks": ("networks",), "health": ("health",),
+    "config_hash": ("compose_file",),
 }
 DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -108,6 +109,8 @@ class Module:
     health: str | None = None
     #: ignore: waivers, at most one per check
     ignore: tuple[Waiver, ...] = ()
+    #: compose.file, resolved in the module's folder: the config-hash check's source
+    compose_file: str | None = None
 
     @property
     def checks(self) -> tuple[str, ...]:
@@ -169,7 +172,7 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 80 else value[:77] + "...")
 
 
-def parse_module(data: Any, path: str, folder: str) -> Module:
+def parse_module(data: Any, path: str, folder: str, base: Path | None = None) -> Module:
     """Validate one parsed module.yaml; raises ManifestError naming the first problem."""
     top = _Fields(data, path, "")
     top.check_keys({"schema_version", "name", "description", "host", "tags", "compose", "desired", "image",
@@ -201,8 +204,7 @@ def parse_module(data: Any, path: str, folder: str) -> Module:
     assert project is not None and service is not None
     container = compose.string("container_name", CONTAINER_RE,
                                what="a container name matching ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-    if compose.data.get("file") is not None:
-        raise compose.fail("file", "not supported yet: config-hash checks have not landed in driftcheck")
+    compose_file = _compose_file(compose, base)
 
     desired_data = data.get("desired", {})
     desired = _Fields({} if desired_data is None else desired_data, path, "desired")
@@ -217,8 +219,25 @@ def parse_module(data: Any, path: str, folder: str) -> Module:
         name=name, path=path, host=host, tags=tags, project=project, service=service,
         container_name=container or f"{project}-{service}-1", state=state, image_ref=ref,
         image_digest=digest, digest_pinned_in_compose=pinned, description=description, **runtime,
+        compose_file=compose_file if state != "absent" else None,
     )
     return replace(module, ignore=_ignore(top, module.checks))
+
+
+def _compose_file(compose: _Fields, base: Path | None) -> str | None:
+    """compose.file: a file in the module's folder (or below it), never outside."""
+    text = compose.string("file", what="a compose file path relative to the module folder")
+    if text is None:
+        return None
+    relative = Path(text)
+    if relative.is_absolute() or ".." in relative.parts or not PATH_RE.match("/" + text):
+        raise compose.fail("file", f"expected a path inside the module folder, got {_show(text)}")
+    if base is None:
+        return text
+    target = base / relative
+    if not target.is_file():
+        raise compose.fail("file", f"expected an existing file in the module folder, got {_show(text)}")
+    return str(target)
 
 
 def _ignore(top: _Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
@@ -379,7 +398,7 @@ def _image(data: dict[str, Any], path: str, required: bool) -> tuple[str | None,
 
 def load_module_file(path: Path, display: str) -> Module:
     """Read and validate one module.yaml."""
-    return parse_module(load_yaml(path, display), display, path.parent.name)
+    return parse_module(load_yaml(path, display), display, path.parent.name, path.parent)
 
 
 def discover(modules_dir: Path, show: Callable[[Path], str]) -> tuple[list[Module], list[ManifestError]]:

@@ -20,8 +20,10 @@ from driftcheck.transport import Output, Transport
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-#: Labels that may leave the observation boundary; every other label is dropped.
-KEPT_LABELS = (PROJECT_LABEL, SERVICE_LABEL)
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+COMPOSE_VERSION_LABEL = "com.docker.compose.version"
+#: Labels that may leave the observation boundary (the ones the checks read); every other is dropped.
+KEPT_LABELS = (PROJECT_LABEL, SERVICE_LABEL, CONFIG_HASH_LABEL, COMPOSE_VERSION_LABEL)
 T = TypeVar("T")
 
 

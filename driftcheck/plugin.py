@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from driftcheck.compare import Change, Verdict, applies
+from driftcheck.composehash import ComposeError, compose_version, config_hash
 from driftcheck.errors import DriftError, ManifestError, ManifestErrors, ObservationError
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import Module, discover
@@ -390,6 +391,18 @@ def drift_images(request: pytest.FixtureRequest, drift_module: Module,
         return state.observed(drift_module.host).images()
     except ObservationError as exc:
         _record(request.node, "error", {"code": exc.code, "message": exc.message})
+        raise
+
+
+@pytest.fixture
+def drift_compose_hash(request: pytest.FixtureRequest, drift_module: Module) -> tuple[str, str]:
+    """(config hash, Compose version) of the module's service, computed locally from its compose.file."""
+    assert drift_module.compose_file is not None
+    try:
+        return (config_hash(Path(drift_module.compose_file), drift_module.project, drift_module.service),
+                compose_version())
+    except ComposeError as exc:
+        _record(request.node, "error", {"code": exc.code, "message": f"{drift_module.path}: {exc}"})
         raise
 
 

@@ -169,7 +169,9 @@ def test_ipv6_twin_of_a_published_port_is_one_binding(observed):
 
 def test_checks_exist_only_for_declared_keys():
     assert make_module().checks == CORE_CHECKS
-    assert make_module(desired=RUNTIME_OK).checks == (*CORE_CHECKS, *OPTIONAL_CHECKS)
+    assert make_module(desired=RUNTIME_OK).checks == (*CORE_CHECKS, *(c for c in OPTIONAL_CHECKS if c != "config_hash"))
+    with_file = make_module(compose={"project": "p", "service": "s", "file": "compose.yaml"})
+    assert with_file.checks == (*CORE_CHECKS, "config_hash")
     assert make_module(desired={"state": "absent"}, image=None).checks == ("exists",)
     assert compare.applies("ports", make_module(desired={"ports": []}))
 
@@ -227,3 +229,16 @@ def test_pinned_by_digest_without_a_tag_still_matches_the_ref(observed, images):
     # Without digest_pinned_in_compose the tag is missing: a mismatch.
     unpinned = make_module(image={"ref": "lab/app:1", "digest": DIGEST_A})
     assert codes(compare.check_image(unpinned, container, images)) == ["IMAGE_TAG_MISMATCH"]
+
+
+def test_config_hash(observed):
+    container = observed["drift-lab-in-sync-1"]
+    labels = dict(container.labels)
+    local, version = labels["com.docker.compose.config-hash"], labels["com.docker.compose.version"]
+    module = make_module(compose={"project": "drift-lab", "service": "in-sync", "file": "compose.yaml"})
+    assert compare.check_config_hash(module, container, local, version) == compare.Verdict()
+    changed = compare.check_config_hash(module, container, "f" * 64, version)
+    assert codes(changed) == ["CONFIG_HASH_MISMATCH"] and "Compose would recreate" in changed.changes[0].observed
+    other = compare.check_config_hash(module, container, "f" * 64, "2.20.0")
+    assert other.changes == () and [w.code for w in other.warnings] == ["CONFIG_HASH_NOT_COMPARABLE"]
+    assert version in other.warnings[0].message and "2.20.0" in other.warnings[0].message

@@ -18,13 +18,15 @@ def test_redaction_drops_env_cmd_and_other_labels(captured_containers):
     observed = parse_inspect("lab", captured_containers)
     assert len(observed) == 21
     text = repr(observed)
-    assert SECRET not in text and "sleep" not in text and "config-hash" not in text
+    assert SECRET not in text and "sleep" not in text and "working_dir" not in text and "oneoff" not in text
     # Env value digests and mount sources are kept for the checks but never shown.
     assert not [d for c in observed.values() for _, d in c.env_digests if d in text]
     assert "/etc/hostname" not in text and "/work" not in text
     assert "APP_TOKEN" in text  # names are fine
-    assert dict(observed["drift-lab-relabelled-1"].labels) == {
-        "com.docker.compose.project": "drift-lab", "com.docker.compose.service": "impostor"}
+    assert set(dict(observed["drift-lab-relabelled-1"].labels)) == {
+        "com.docker.compose.project", "com.docker.compose.service", "com.docker.compose.config-hash",
+        "com.docker.compose.version"}
+    assert observed["drift-lab-relabelled-1"].label("com.docker.compose.service") == "impostor"
 
 
 @pytest.mark.parametrize("garbage", [b"", b"{", b"[1]", b'[{"Id": 1}]', b"\xff\xfe", b'{"a": []}',

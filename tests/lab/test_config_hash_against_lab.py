@@ -1,0 +1,80 @@
+"""Compose config drift: the repo's compose file against the config-hash label Compose left on the host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import labctl
+import pytest
+
+from conftest import logged_commands, run_suite
+
+SERVICE = """  {name}:
+    image: lab/app:1
+    init: true
+    stop_grace_period: 1s
+    command: [/bin/sleep, '2147483647']
+    environment:
+      MODE: ${{MODE}}
+"""
+
+
+def compose_text(**modes: str) -> str:
+    return "services:\n" + "".join(SERVICE.format(name=name) + f"      EXTRA: {extra}\n"
+                                   for name, extra in modes.items())
+
+
+@pytest.fixture(scope="module")
+def hash_lab(lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Project hash-lab deployed from one compose file; the repo's modules each carry their own copy."""
+    root = tmp_path_factory.mktemp("hash-lab")
+    deployed = root / "deployed"
+    deployed.mkdir()
+    (deployed / ".env").write_text("MODE=blue\n")  # what the host interpolated
+    (deployed / "compose.yaml").write_text(compose_text(**{"hash-same": "a", "hash-changed": "a"}))
+    labctl.compose("up", "--detach", project="hash-lab", file=deployed / "compose.yaml")
+    # A container an older Compose created: its hash is not comparable with this machine's.
+    labctl.docker("run", "--detach", "--init", "--network", "none", "--name", "hash-lab-hash-old-1",
+                  "--label", "com.docker.compose.project=hash-lab", "--label", "com.docker.compose.service=hash-old",
+                  "--label", "com.docker.compose.version=2.20.0",
+                  "--label", "com.docker.compose.config-hash=" + "0" * 64, "lab/app:1", "/bin/sleep", "2147483647")
+    modules = root / "modules"
+    repo = {"hash-same": "a", "hash-changed": "b", "hash-old": "a"}  # hash-changed: EXTRA changed in the repo
+    for name, extra in repo.items():
+        folder = modules / name
+        folder.mkdir(parents=True)
+        (folder / ".env").write_text("MODE=blue\n")
+        (folder / "compose.yaml").write_text(compose_text(**{name: extra}))
+        (folder / "module.yaml").write_text(
+            f"schema_version: 2\nname: {name}\nhost: rs2000\ncompose:\n  project: hash-lab\n  service: {name}\n"
+            "  file: compose.yaml\nimage:\n  ref: lab/app:1\n")
+    yield modules
+    labctl.docker("rm", "--force", "hash-lab-hash-old-1")
+    labctl.compose("down", "--timeout", "1", project="hash-lab", file=deployed / "compose.yaml")
+
+
+def test_config_hash_shows_what_compose_would_recreate(hash_lab, command_log, tmp_path):
+    run = run_suite(tmp_path, modules=hash_lab)
+    assert run.rc == 1, run.output
+    modules = {m["module"]: m for m in run.plan["modules"]}
+    assert {m: e["status"] for m, e in modules.items()} == {
+        "hash-same": "in_sync", "hash-changed": "drift", "hash-old": "in_sync"}
+    [change] = modules["hash-changed"]["changes"]
+    assert change["code"] == "CONFIG_HASH_MISMATCH" and "Compose would recreate this container" in change["observed"]
+    [warning] = [w for w in modules["hash-old"]["warnings"] if w["code"] == "CONFIG_HASH_NOT_COMPARABLE"]
+    assert "2.20.0" in warning["message"] and "2.40.3" in warning["message"]
+    # Computed locally: the host saw the usual three read-only commands and nothing of the file.
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image"]
+
+
+def test_variables_come_from_the_module_folder_not_the_shell(hash_lab, tmp_path):
+    """The operator's MODE must not leak into the hash: .env in the module folder decides."""
+    run = run_suite(tmp_path, "-k", "hash-same and config_hash", modules=hash_lab, env={"MODE": "green"})
+    assert run.rc == 0, run.output
+    (hash_lab / "hash-same" / ".env").write_text("MODE=green\n")
+    try:
+        changed = run_suite(tmp_path / "again", "-k", "hash-same and config_hash", modules=hash_lab)
+    finally:
+        (hash_lab / "hash-same" / ".env").write_text("MODE=blue\n")
+    assert changed.rc == 1 and changed.codes() == {"hash-same": ["CONFIG_HASH_MISMATCH"]}
