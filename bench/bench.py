@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench.py [--repeat 5] [--delay-ms 25]     (make bench)
 
 Prints a table and writes bench/results.md. Needs the lab (make lab-up). It adds, and removes
-again: 200 containers of compose project `bench` on the lab's dockerd, three more lab sshd
+again: 200 containers (compose projects bench0 .. bench19) on the lab's dockerd, three more lab sshd
 instances (hosts bench-a, bench-b, bench-c, each logging its own docker commands), and a TCP
 delay proxy in front of each (bench/delayproxy.py), all stopped by pidfile.
 """
@@ -33,6 +33,8 @@ RUN = BENCH / "run"
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 HOSTS = ("bench-a", "bench-b", "bench-c")
 PROJECT = "bench"
+#: every bench container carries it, for the clean-up
+BENCH_LABEL = "driftcheck.bench=1"
 IMAGE = "lab/app:1"
 MAX_N = 200
 LOGIN = "Accepted publickey for driftlab"
@@ -42,29 +44,35 @@ def service(i: int) -> str:
     return f"svc-{i:03d}"
 
 
+def project(i: int) -> str:
+    """Ten containers a compose project, so every scenario (10, 50, 200, 3 x 50) declares whole
+    projects and its orphans checks find nothing."""
+    return f"{PROJECT}{i // 10}"
+
+
 def container(i: int) -> str:
-    return f"{PROJECT}-{service(i)}-1"
+    return f"{project(i)}-{service(i)}-1"
 
 
 # -- set-up and tear-down -----------------------------------------------------------------------
 
 
 def make_containers() -> None:
-    have = set(labctl.docker("ps", "--all", "--filter", f"label=com.docker.compose.project={PROJECT}",
-                             "--format", "{{.Names}}").stdout.split())
+    listed = labctl.docker("ps", "--all", "--filter", f"label={BENCH_LABEL}", "--format", "{{.Names}}").stdout
+    have = set(listed.split())
     missing = [i for i in range(MAX_N) if container(i) not in have]
     for i in missing:
-        labctl.docker("create", "--name", container(i), "--init", "--network", "none",
-                      "--label", f"com.docker.compose.project={PROJECT}",
+        labctl.docker("create", "--name", container(i), "--init", "--network", "none", "--label", BENCH_LABEL,
+                      "--label", f"com.docker.compose.project={project(i)}",
                       "--label", f"com.docker.compose.service={service(i)}", IMAGE)
     names = [container(i) for i in range(MAX_N)]
     for start in range(0, MAX_N, 50):
         labctl.docker("start", *names[start:start + 50])
-    print(f"bench: {MAX_N} containers of project {PROJECT} running ({len(missing)} created)", flush=True)
+    print(f"bench: {MAX_N} containers running ({len(missing)} created)", flush=True)
 
 
 def remove_containers() -> None:
-    ids = labctl.docker("ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={PROJECT}").stdout
+    ids = labctl.docker("ps", "--all", "--quiet", "--filter", f"label={BENCH_LABEL}").stdout
     if ids.split():
         labctl.docker("rm", "--force", *ids.split())
 
@@ -132,7 +140,7 @@ def write_modules(name: str, layout: dict[str, range]) -> Path:
         for i in indices:
             (folder / service(i)).mkdir(parents=True)
             (folder / service(i) / "module.yaml").write_text(
-                f"schema_version: 2\nname: {service(i)}\nhost: {host}\ncompose:\n  project: {PROJECT}\n"
+                f"schema_version: 2\nname: {service(i)}\nhost: {host}\ncompose:\n  project: {project(i)}\n"
                 f"  service: {service(i)}\nimage:\n  ref: {IMAGE}\n")
     return folder
 
@@ -207,7 +215,7 @@ def floor(ports: dict[str, int], layout: dict[str, range]) -> float:
 
 def naive(ports: dict[str, int], n: int) -> tuple[float, int]:
     host = HOSTS[0]
-    modules = [{"name": service(i), "container": container(i), "project": PROJECT, "service": service(i),
+    modules = [{"name": service(i), "container": container(i), "project": project(i), "service": service(i),
                 "image": IMAGE} for i in range(n)]
     (RUN / "naive-modules.json").write_text(json.dumps(modules))
     env = dict(os.environ, BENCH_NAIVE_MODULES=str(RUN / "naive-modules.json"))

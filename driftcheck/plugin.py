@@ -9,7 +9,6 @@ import shutil
 import signal
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,12 @@ import pytest
 
 from driftcheck.compare import Change, Verdict, applies
 from driftcheck.composehash import ComposeError, compose_version, config_hash
-from driftcheck.errors import DriftError, ManifestError, ManifestErrors, ObservationError
-from driftcheck.inventory import HostConfig, load_inventory
-from driftcheck.manifest import Module, discover
-from driftcheck.observe import ContainerObservation, HostObserver, ImageObservation, ListedContainer
+from driftcheck.errors import DriftError, ManifestErrors, ObservationError
+from driftcheck.manifest import Module
+from driftcheck.observe import ContainerObservation, ImageObservation, ListedContainer
 from driftcheck.plan import build_plan, iso, load_previous, new_run_id, write_run
-from driftcheck.transport import Transport
+from driftcheck.session import SIGNAL_NAMES, DriftState, ProjectOnHost, install_signal_handlers
+from driftcheck.summary import summary_lines
 
 PROPERTY = "driftcheck"
 OPTIONS = {
@@ -39,127 +38,6 @@ OPTIONS = {
 
 class DriftDetected(AssertionError):
     """A check found drift: a failing test whose message lists the changes."""
-
-
-@dataclass
-class DriftState:
-    """Everything the plugin keeps for one pytest session."""
-
-    config: pytest.Config
-    run_id: str
-    started: datetime
-    modules_dir: Path
-    inventory: Path
-    reports_dir: Path
-    plan_out: Path | None
-    junit_tmp: Path | None
-    modules: list[Module] = field(default_factory=list)
-    hosts: dict[str, HostConfig] = field(default_factory=dict)
-    load_errors: list[ManifestError] = field(default_factory=list)
-    is_drift_run: bool = False
-    #: how the run was interrupted ("SIGTERM", "Ctrl-C (SIGINT)"), or None
-    interrupted: str | None = None
-    #: the last SIGTERM/SIGINT received
-    signal_received: str | None = None
-    #: set when the session ends: from then on a signal is noted, not raised, so the plan and
-    #: artifacts are always finished (that takes milliseconds)
-    finishing: bool = False
-    previous_handlers: dict[int, Any] = field(default_factory=dict)
-    selected: dict[str, dict[str, Any]] = field(default_factory=dict)
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    run_errors: list[dict[str, Any]] = field(default_factory=list)
-    observers: dict[str, HostObserver] = field(default_factory=dict)
-    #: hosts whose observation has been started (each host is observed once per process)
-    observed_hosts: set[str] = field(default_factory=set)
-    #: hosts with a selected image check (only those get a `docker image inspect`)
-    image_hosts: set[str] = field(default_factory=set)
-    #: an xdist worker: observes only the hosts of its own tests, writes nothing, remaps nothing
-    worker: bool = False
-    #: under xdist, the controller's record of every host the workers observed
-    worker_hosts: list[dict[str, Any]] = field(default_factory=list)
-    #: xdist's controller: it runs no test and collects nothing; workers report to it
-    xdist_controller: bool = False
-    checks_dir: Path = Path("checks")
-    #: the earlier run's plan (--compare-with)
-    previous: dict[str, Any] | None = None
-    plan: dict[str, Any] | None = None
-    run_dir: Path | None = None
-    write_error: str | None = None
-
-    def show(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(self.config.rootpath))
-        except ValueError:
-            return str(path)
-
-    def load(self) -> None:
-        try:
-            self.hosts = load_inventory(self.inventory, self.show(self.inventory))
-        except ManifestError as exc:
-            self.load_errors.append(exc)
-        self.modules, errors = discover(self.modules_dir, self.show)
-        self.load_errors += errors
-        seen: dict[tuple[str, str], Module] = {}
-        for module in self.modules:
-            if self.hosts and module.host not in self.hosts:
-                self.load_errors.append(ManifestError(
-                    module.path, "host", f"expected a host of {self.show(self.inventory)} "
-                    f"({', '.join(sorted(self.hosts))}), got {module.host!r}"))
-            other = seen.setdefault((module.host, module.container_name), module)
-            if other is not module:
-                self.load_errors.append(ManifestError(
-                    module.path, "compose", f"resolves to container {module.container_name} on host "
-                    f"{module.host}, which module {other.name} ({other.path}) already declares"))
-
-    def observer(self, host: str) -> HostObserver:
-        if host not in self.observers:
-            mine = [s for s in self.selected.values() if s["host"] == host]
-            by_name = {m.name: m for m in self.modules}
-            refs = {by_name[s["module"]].image_ref for s in mine if s["check"] == "image" and not s.get("pseudo")}
-            self.observers[host] = HostObserver(Transport(self.hosts[host]),
-                                                {s["container"] for s in mine if s["container"]},
-                                                {r for r in refs if r})
-        return self.observers[host]
-
-    def observed(self, host: str) -> HostObserver:
-        """The host's observer once it has observed; the first call observes every selected host at once.
-
-        Hosts are observed concurrently, each in its own thread over its own connection, so a run
-        takes about as long as its slowest host. An xdist worker observes only the host asked
-        for: the hosts of its own tests (--dist loadgroup keeps each host on one worker).
-        """
-        if host not in self.observed_hosts:
-            hosts = [host] if self.worker else sorted({s["host"] for s in self.selected.values()} | {host})
-            self._observe([h for h in hosts if h not in self.observed_hosts])
-        return self.observers[host]
-
-    def _observe(self, hosts: list[str]) -> None:
-        observers = [self.observer(h) for h in hosts]
-        self.observed_hosts.update(hosts)
-
-        def observe(observer: HostObserver) -> None:
-            try:
-                observer.containers()
-                if observer.host in self.image_hosts:
-                    observer.images()
-            except ObservationError:
-                pass  # cached by the observer: each affected check reports it
-
-        if len(observers) == 1:
-            observe(observers[0])
-            return
-        threads = [threading.Thread(target=observe, args=(o,), name=f"driftcheck-{o.host}", daemon=True)
-                   for o in observers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-    def host_records(self) -> list[dict[str, Any]]:
-        """Per host: every command sent, seconds spent, the error (hosts[] of the plan)."""
-        return [{"host": name, "commands": list(o.transport.commands), "seconds": round(o.transport.seconds, 3),
-                 "error": None if o.error is None else {"code": o.error.code, "message": o.error.message}}
-                for name, o in sorted(self.observers.items())]
 
 
 STATE = pytest.StashKey[DriftState]()
@@ -238,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.json_report = True
         config.option.json_report_file = None  # saved atomically by write_run instead
     state = DriftState(
-        config=config, run_id=new_run_id(now), started=now,
+        root=config.rootpath, run_id=new_run_id(now), started=now,
         modules_dir=_option_path(config, "drift_modules_dir", base / "modules") or base,
         inventory=_option_path(config, "drift_inventory", base / "hosts.yaml") or base,
         reports_dir=reports_dir, plan_out=plan_out, junit_tmp=junit_tmp, checks_dir=base / "checks",
@@ -247,28 +125,12 @@ def pytest_configure(config: pytest.Config) -> None:
     state.worker = worker
     state.load()
     if not worker and threading.current_thread() is threading.main_thread():
-        _install_signal_handlers(state)
+        install_signal_handlers(state)
     for tag in sorted({t for m in state.modules for t in m.tags}):
         config.addinivalue_line("markers", f"{tag}: modules tagged {tag}")
     config.stash[STATE] = state
     config.pluginmanager.register(SessionHooks(state), "driftcheck-session")
     config.pluginmanager.register(ArtifactWriter(state), "driftcheck-writer")
-
-
-SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)"}
-
-
-def _install_signal_handlers(state: DriftState) -> None:
-    """SIGTERM (a CI job cancelled, a systemd stop) ends the run the way Ctrl-C does: with a plan."""
-
-    def handler(signum: int, frame: Any) -> None:
-        name = SIGNAL_NAMES.get(signum, f"signal {signum}")
-        state.signal_received = name
-        if not state.finishing:
-            raise KeyboardInterrupt(name)
-
-    for signum in SIGNAL_NAMES:
-        state.previous_handlers[signum] = signal.signal(signum, handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -284,18 +146,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             observer.transport.close()
         if state.junit_tmp is not None:
             shutil.rmtree(state.junit_tmp.parent, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class ProjectOnHost:
-    """One compose project on one host: the scope of an orphans check."""
-
-    host: str
-    project: str
-
-    @property
-    def pseudo_module(self) -> str:
-        return f"orphans@{self.host}/{self.project}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -639,39 +489,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     state = terminalreporter.config.stash.get(STATE, None)
     if state is None or state.plan is None:
         return
-    plan = state.plan
-    tr = terminalreporter
-    tr.section("driftcheck")
-    def label_of(m: dict[str, Any]) -> str:
-        return m["module"] if m["module"].startswith("orphans@") else f"{m['module']}@{m['host']}"
-
-    width = max([len(label_of(m)) for m in plan["modules"]] + [10])
-    for m in plan["modules"]:
-        label = {"in_sync": "IN SYNC", "drift": "DRIFT", "error": "ERROR"}[m["status"]]
-        parts = [f"{c['code']} {c['field']}: {c['desired']} → {c['observed']}" for c in m["changes"]]
-        if m["error"]:
-            parts.append(f"{m['error']['code']}: {m['error']['message']}")
-        parts += [f"warning {w['code']}" for w in m["warnings"]]
-        parts += [f"ignored {i['check']}: {i['reason']}" for i in m.get("ignored", [])]
-        tr.write_line(f"{label:<8} {label_of(m):<{width}}  {'; '.join(parts)}".rstrip(),
-                      red=m["status"] == "error", yellow=m["status"] == "drift", green=m["status"] == "in_sync")
-    for e in plan["errors"]:
-        if e["module"] is None:
-            where = f"{e['file']}: {e['key']}: " if e.get("file") and e.get("key") else \
-                f"{e['file']}: " if e.get("file") else ""
-            tr.write_line(f"ERROR    {e['code']}: {where}{e['message']}", red=True)
-    if "since" in plan:
-        since = plan["since"]
-        tr.write_line(f"since {since['run_id']}: {len(since['new'])} new, {len(since['resolved'])} resolved, "
-                      f"{len(since['unchanged'])} unchanged")
-        for kind in ("new", "resolved"):
-            for item in since[kind]:
-                tr.write_line(f"  {kind:<9}{item['module']} {item['code']}")
-    s = plan["summary"]
-    tr.write_line(f"{s['modules']} modules: {s['in_sync']} in sync, {s['drift']} drift, {s['error']} error, "
-                  f"{s['warnings']} warnings; exit {plan['exit_code']}")
+    terminalreporter.section("driftcheck")
+    for text, colour in summary_lines(state.plan):
+        terminalreporter.write_line(text, **({colour: True} if colour else {}))
     if state.write_error:
-        tr.write_line(f"ERROR    {state.write_error}", red=True)
+        terminalreporter.write_line(f"ERROR    {state.write_error}", red=True)
     else:
-        tr.write_line(f"artifacts: {state.show(state.reports_dir / plan['run_id'])}/ "
-                      "(plan.json, report.json, junit.xml)")
+        terminalreporter.write_line(f"artifacts: {state.show(state.reports_dir / state.plan['run_id'])}/ "
+                                    "(plan.json, report.json, junit.xml)")
