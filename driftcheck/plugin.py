@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -204,6 +205,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state.image_hosts = {s["host"] for s in state.selected.values() if s["check"] == "image"}
     if state.is_drift_run:
         _note_empty_selection(state)
+        # The modules, items and fixtures built so far live until the run ends: keep the cyclic
+        # garbage collector from walking them again and again (about 0.1 s of a 200-module run).
+        gc.freeze()
 
 
 def _note_empty_selection(state: DriftState) -> None:
