@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -87,34 +86,19 @@ def start_hosts(delay_ms: int) -> dict[str, int]:
         sshd_port = labctl.start_sshd(f"sshd-{host}", command_log(host))
         proxy_port = labctl.free_port()
         pidfile = RUN / f"proxy-{host}.pid"
-        stop_pid(pidfile)
+        labctl.stop_pid(pidfile, f"delay proxy for {host}")
         subprocess.Popen([PYTHON, str(BENCH / "delayproxy.py"), str(proxy_port), str(sshd_port), str(delay_ms),
                           str(pidfile)], start_new_session=True, stdin=subprocess.DEVNULL)
-        labctl.wait_for(lambda p=proxy_port: _listening(p), f"delay proxy for {host}")
+        labctl.wait_for(lambda p=proxy_port: labctl.listening(p), f"delay proxy for {host}")
         ports[host] = proxy_port
         known.append(f"[127.0.0.1]:{proxy_port} {key_type} {key_b64}")
     (RUN / "known_hosts").write_text("\n".join(known) + "\n")
     return ports
 
 
-def _listening(port: int) -> bool:
-    import socket
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def stop_pid(pidfile: Path) -> None:
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
-        pidfile.unlink()
-
-
 def stop_hosts() -> None:
     for host in HOSTS:
-        stop_pid(RUN / f"proxy-{host}.pid")
+        labctl.stop_pid(RUN / f"proxy-{host}.pid", f"delay proxy for {host}")
         labctl.stop_pid(labctl.RUN / f"sshd-{host}.pid", f"sshd-{host}")
 
 

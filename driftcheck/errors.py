@@ -21,6 +21,23 @@ they happen, so the rest of the code only ever sees this tree.
 
 from __future__ import annotations
 
+import re
+
+#: Credentials that can appear in an error line (a DOCKER_HOST URL, a registry login).
+_CREDENTIALS = (
+    (re.compile(r"(://)[^/@\s]+@"), r"\1***@"),
+    (re.compile(r"(?i)\b(password|passwd|token|secret|auth)([=:]\s*)\S+"), r"\1\2***"),
+)
+
+
+def one_line(text: str) -> str:
+    """The first line of a foreign error message: printable, at most 200 characters, credentials masked."""
+    text = text.strip()
+    line = text.splitlines()[0] if text else ""
+    for pattern, replacement in _CREDENTIALS:
+        line = pattern.sub(replacement, line)
+    return "".join(c if c.isprintable() else "?" for c in line)[:200]
+
 
 class DriftError(Exception):
     """Base of every error driftcheck raises on purpose."""

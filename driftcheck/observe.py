@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from driftcheck.allowlist import CONTAINER_ID_RE, IMAGE_ID_RE, IMAGE_INSPECT_PREFIX, INSPECT_PREFIX, PS_ARGV, PS_HEADER
-from driftcheck.errors import ObservationError
+from driftcheck.errors import ObservationError, one_line
 from driftcheck.transport import Output, Transport
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -83,24 +82,8 @@ def _invalid(host: str, what: str) -> ObservationError:
     return ObservationError(host, "OBSERVATION_INVALID", f"{what}; is the remote `docker` the Docker CLI?")
 
 
-#: Credentials that can appear in a docker error line (a DOCKER_HOST URL, a registry login).
-_CREDENTIALS = (
-    (re.compile(r"(://)[^/@\s]+@"), r"\1***@"),
-    (re.compile(r"(?i)\b(password|passwd|token|secret|auth)([=:]\s*)\S+"), r"\1\2***"),
-)
-
-
-def redact_line(text: str) -> str:
-    """First line of a remote error: printable, at most 200 characters, credentials masked."""
-    text = text.strip()
-    line = text.splitlines()[0] if text else ""
-    for pattern, replacement in _CREDENTIALS:
-        line = pattern.sub(replacement, line)
-    return "".join(c if c.isprintable() else "?" for c in line)[:200]
-
-
 def _stderr_line(output: Output) -> str:
-    return redact_line(output.stderr.decode("utf-8", "replace")) or f"exit status {output.rc}"
+    return one_line(output.stderr.decode("utf-8", "replace")) or f"exit status {output.rc}"
 
 
 def _unavailable(host: str, what: str, output: Output) -> ObservationError:

@@ -10,6 +10,8 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,8 +145,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             plugin = config.pluginmanager.get_plugin(name)
             if plugin is not None:
                 config.pluginmanager.unregister(plugin)
-        for observer in state.observers.values():
-            observer.transport.close()
         if state.junit_tmp is not None:
             shutil.rmtree(state.junit_tmp.parent, ignore_errors=True)
 
@@ -223,15 +223,22 @@ def _record(node: pytest.Item, kind: str, value: dict[str, Any]) -> None:
     node.user_properties.append((PROPERTY, {"kind": kind, **value}))
 
 
+@contextmanager
+def _recorded(node: pytest.Item, prefix: str = "") -> Iterator[None]:
+    """A failure to observe (or to compute a local config hash) is recorded for the plan, then raised."""
+    try:
+        yield
+    except (ObservationError, ComposeError) as exc:
+        message = exc.message if isinstance(exc, ObservationError) else str(exc)
+        _record(node, "error", {"code": exc.code, "message": prefix + message})
+        raise
+
+
 @pytest.fixture
 def drift_container(request: pytest.FixtureRequest, drift_module: Module) -> ContainerObservation | None:
     """The module's container as observed (None when missing); an observation failure is a setup error."""
-    state = request.config.stash[STATE]
-    try:
-        return state.observed(drift_module.host).containers().get(drift_module.container_name)
-    except ObservationError as exc:
-        _record(request.node, "error", {"code": exc.code, "message": exc.message})
-        raise
+    with _recorded(request.node):
+        return request.config.stash[STATE].observed(drift_module.host).containers().get(drift_module.container_name)
 
 
 @pytest.fixture
@@ -240,30 +247,24 @@ def drift_images(request: pytest.FixtureRequest, drift_module: Module,
     """The images the host's observed containers run, from one batched `docker image inspect`."""
     if drift_container is None:
         return {}
-    state = request.config.stash[STATE]
-    try:
-        return state.observed(drift_module.host).images()
-    except ObservationError as exc:
-        _record(request.node, "error", {"code": exc.code, "message": exc.message})
-        raise
+    with _recorded(request.node):
+        return request.config.stash[STATE].observed(drift_module.host).images()
 
 
 @pytest.fixture
 def drift_compose_hash(request: pytest.FixtureRequest, drift_module: Module) -> tuple[str, str]:
     """(config hash, Compose version) of the module's service, computed locally from its compose.file."""
     assert drift_module.compose_file is not None
-    try:
+    with _recorded(request.node, prefix=f"{drift_module.path}: "):
         return (config_hash(Path(drift_module.compose_file), drift_module.project, drift_module.service),
                 compose_version())
-    except ComposeError as exc:
-        _record(request.node, "error", {"code": exc.code, "message": f"{drift_module.path}: {exc}"})
-        raise
 
 
 @pytest.fixture
 def drift_listing(request: pytest.FixtureRequest, drift_module: Module) -> tuple[ListedContainer, ...]:
     """Every container on the module's host (from the run's one `docker ps`)."""
-    return _listing(request, drift_module.host)
+    with _recorded(request.node):
+        return request.config.stash[STATE].observed(drift_module.host).listing()
 
 
 @pytest.fixture
@@ -271,15 +272,8 @@ def drift_orphans(request: pytest.FixtureRequest, drift_project: ProjectOnHost) 
     """What an orphans check compares: the project, the modules that claim its containers, the listing."""
     state = request.config.stash[STATE]
     claims = [m for m in state.modules if (m.host, m.project) == (drift_project.host, drift_project.project)]
-    return drift_project.project, claims, _listing(request, drift_project.host)
-
-
-def _listing(request: pytest.FixtureRequest, host: str) -> tuple[ListedContainer, ...]:
-    try:
-        return request.config.stash[STATE].observed(host).listing()
-    except ObservationError as exc:
-        _record(request.node, "error", {"code": exc.code, "message": exc.message})
-        raise
+    with _recorded(request.node):
+        return drift_project.project, claims, state.observed(drift_project.host).listing()
 
 
 @pytest.fixture

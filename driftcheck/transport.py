@@ -27,7 +27,7 @@ from testinfra.backend.local import LocalBackend
 from testinfra.backend.paramiko import ParamikoBackend
 
 from driftcheck.allowlist import check_command
-from driftcheck.errors import ConnectionDropped, ObservationError
+from driftcheck.errors import ConnectionDropped, ObservationError, one_line
 from driftcheck.inventory import HostConfig
 
 #: Output beyond this is not a docker inspect of a sane host; stop reading instead of filling memory.
@@ -115,7 +115,7 @@ def _connect_error(cfg: HostConfig, where: str, settings: dict[str, Any], exc: B
                                 "key that differs from known_hosts; if the host was rebuilt, replace the entry")
     if isinstance(exc, paramiko.AuthenticationException):
         return ObservationError(cfg.name, "AUTH_FAILED", f"{where} refused the login of "
-                                f"{settings['username'] or 'the local user'}: {_first_line(str(exc))}; check "
+                                f"{settings['username'] or 'the local user'}: {one_line(str(exc))}; check "
                                 "the user and identity_file, and the key in the user's authorized_keys")
     if isinstance(exc, paramiko.SSHException) and "No authentication methods available" in str(exc):
         return ObservationError(cfg.name, "AUTH_FAILED", f"no key to log in to {where} with: set "
@@ -126,7 +126,7 @@ def _connect_error(cfg: HostConfig, where: str, settings: dict[str, Any], exc: B
     if isinstance(exc, ConnectionRefusedError):
         return ObservationError(cfg.name, "HOST_UNREACHABLE", f"{where} refused the connection; is sshd "
                                 "running there, and is the port right?")
-    detail = _first_line(str(exc)) or type(exc).__name__
+    detail = one_line(str(exc)) or type(exc).__name__
     return ObservationError(cfg.name, "HOST_UNREACHABLE", f"cannot reach {where}: {detail}; check the "
                             "address, the port and that sshd runs there")
 
@@ -264,9 +264,7 @@ class StrictParamikoBackend(ParamikoBackend):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     chan.close()
-                    raise ObservationError(cfg.name, "TIMEOUT", f"`{_short(command)}` did not finish within "
-                                           f"{cfg.timeout:g}s (the host's timeout); is dockerd responding? "
-                                           "Try `docker info` on the host, or raise timeout in hosts.yaml")
+                    raise _timed_out(cfg, command)
                 select.select([chan], [], [], min(left, 0.5))
             rc = chan.recv_exit_status()
             chan.close()
@@ -278,7 +276,7 @@ class StrictParamikoBackend(ParamikoBackend):
                                        f"longer than {cfg.timeout:g}s (the host's timeout); is sshd overloaded?"
                                        ) from exc
             raise ConnectionDropped(cfg.name, f"the SSH connection was lost during `{_short(command)}`: "
-                                    f"{_first_line(str(exc)) or type(exc).__name__}; check the host's sshd "
+                                    f"{one_line(str(exc)) or type(exc).__name__}; check the host's sshd "
                                     "and the network") from exc
         return rc, bytes(out), bytes(err)
 
@@ -314,8 +312,7 @@ class GuardedLocalBackend(LocalBackend):
         try:
             done = subprocess.run(argv, capture_output=True, timeout=self.config.timeout, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise ObservationError(self.config.name, "TIMEOUT", f"`{_short(command.encode())}` did not finish "
-                                   f"within {self.config.timeout:g}s (the host's timeout)") from exc
+            raise _timed_out(self.config, command.encode()) from exc
         except FileNotFoundError:
             return self.result(127, command.encode(), b"", b"docker: command not found")
         return self.result(done.returncode, command.encode(), done.stdout, done.stderr)
@@ -324,9 +321,10 @@ class GuardedLocalBackend(LocalBackend):
         pass
 
 
-def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return "".join(c if c.isprintable() else "?" for c in line)[:200]
+def _timed_out(cfg: HostConfig, command: bytes) -> ObservationError:
+    return ObservationError(cfg.name, "TIMEOUT", f"`{_short(command)}` did not finish within {cfg.timeout:g}s "
+                            "(the host's timeout); is dockerd responding? Try `docker info` on the host, or raise "
+                            "timeout in hosts.yaml")
 
 
 def _short(command: bytes) -> str:

@@ -324,13 +324,13 @@ http:
   addr: 127.0.0.1:{port}
 """)
     start_daemon(["docker-registry", "serve", str(config)], pidfile, RUN / "registry.log")
-    wait_for(lambda: _listening(port), "docker-registry")
+    wait_for(lambda: listening(port), "docker-registry")
     port_file.write_text(f"{port}\n")
     log(f"docker-registry started on 127.0.0.1:{port}")
     return port
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
