@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from driftcheck.errors import ManifestError
+from driftcheck.schema import validate
 from driftcheck.yamlfile import load_yaml
 
 HOST_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -88,7 +89,11 @@ def _is_ipv6(host: str) -> bool:
 
 
 def parse_inventory(data: Any, display: str, base: Path) -> dict[str, HostConfig]:
-    """Validate a parsed hosts.yaml; raises ManifestError naming the first problem."""
+    """Validate a parsed hosts.yaml; raises ManifestError naming the first problem.
+
+    schema/hosts.schema.json decides first; the checks of files and URLs follow.
+    """
+    validate("hosts", data, display, CODE)
     if not isinstance(data, dict) or set(data) != {"hosts"} or not isinstance(data["hosts"], dict):
         raise ManifestError(display, "hosts", "expected a mapping 'hosts:' of host name -> settings", CODE)
     hosts: dict[str, HostConfig] = {}

@@ -11,6 +11,7 @@ from typing import Any
 
 from driftcheck.errors import ManifestError
 from driftcheck.imageref import DIGEST_RE, MAX_REF_LENGTH, parse_ref
+from driftcheck.schema import validate
 from driftcheck.yamlfile import load_yaml
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -173,7 +174,12 @@ def _show(value: str) -> str:
 
 
 def parse_module(data: Any, path: str, folder: str, base: Path | None = None) -> Module:
-    """Validate one parsed module.yaml; raises ManifestError naming the first problem."""
+    """Validate one parsed module.yaml; raises ManifestError naming the first problem.
+
+    schema/module.schema.json (what editors and pre-commit check) decides first; the rules it
+    cannot say (the folder name, port ranges, real dates, files, which checks a module has) follow.
+    """
+    validate("module", data, path)
     top = _Fields(data, path, "")
     top.check_keys({"schema_version", "name", "description", "host", "tags", "compose", "desired", "image",
                     "ignore"})
