@@ -7,7 +7,7 @@ DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-
 	docker-registry
 LAB_INVENTORY := lab/run/inventory.yaml
 
-.PHONY: setup deps venv demo test bench lab-up lab-down lab-status clean
+.PHONY: setup deps venv demo test validate bench lab-up lab-down lab-status clean
 
 setup: deps venv
 
@@ -44,6 +44,12 @@ test: setup
 	$(PY) -m pytest tests/unit -q
 	$(MAKE) lab-up
 	status=0; $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
+
+# Offline validation of every manifest and the inventory (pytest -m manifest): no host is contacted,
+# no plan written; exit 0 valid, 2 invalid. MODULES_DIR= and INVENTORY= point it elsewhere.
+validate: setup
+	$(PY) -m pytest -m manifest -q $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR)) \
+	  $(if $(INVENTORY),--inventory=$(INVENTORY))
 
 # The benchmark table (bench/results.md); the lab is stopped afterwards, as after make test.
 bench: lab-up

@@ -88,7 +88,7 @@ def _is_ipv6(host: str) -> bool:
     return ":" in host and all(c in "0123456789abcdefABCDEF:." for c in host)
 
 
-def parse_inventory(data: Any, display: str, base: Path) -> dict[str, HostConfig]:
+def parse_inventory(data: Any, display: str, base: Path, check_files: bool = True) -> dict[str, HostConfig]:
     """Validate a parsed hosts.yaml; raises ManifestError naming the first problem.
 
     schema/hosts.schema.json decides first; the checks of files and URLs follow.
@@ -122,12 +122,12 @@ def parse_inventory(data: Any, display: str, base: Path) -> dict[str, HostConfig
                                 f"expected a number of seconds between 0 and {MAX_TIMEOUT:g}, got {timeout!r}", CODE)
         paths = {k: _path(entry.get(k), base, display, f"{prefix}.{k}")
                  for k in ("identity_file", "ssh_config", "known_hosts")}
-        for key in ("identity_file", "ssh_config"):
+        for key in ("identity_file", "ssh_config") if check_files else ():
             file = paths[key]
             if file is not None and not os.path.isfile(file):
                 raise ManifestError(display, f"{prefix}.{key}", f"expected an existing file, {file} is not one", CODE)
         key_file = paths["identity_file"]
-        if key_file is not None and os.stat(key_file).st_mode & 0o077:
+        if check_files and key_file is not None and os.stat(key_file).st_mode & 0o077:
             # As OpenSSH does: a private key others can read is no longer private.
             raise ManifestError(display, f"{prefix}.identity_file", f"{key_file} is readable by others; "
                                 f"expected mode 600 (chmod 600 {key_file})", CODE)
@@ -139,6 +139,6 @@ def parse_inventory(data: Any, display: str, base: Path) -> dict[str, HostConfig
     return hosts
 
 
-def load_inventory(path: Path, display: str) -> dict[str, HostConfig]:
-    """Read and validate hosts.yaml."""
-    return parse_inventory(load_yaml(path, display, CODE), display, path.resolve().parent)
+def load_inventory(path: Path, display: str, check_files: bool = True) -> dict[str, HostConfig]:
+    """Read and validate hosts.yaml; check_files=False leaves out whether its key and config files exist."""
+    return parse_inventory(load_yaml(path, display, CODE), display, path.resolve().parent, check_files)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -58,6 +60,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--strict-images", dest="drift_strict_images", action="store_true", default=False,
                     help="an image whose digest cannot be proven (IMAGE_DIGEST_NOT_VERIFIED) or inspected "
                     "(IMAGE_NOT_OBSERVED) is drift, not a warning (env DRIFT_STRICT_IMAGES=1)")
+    group.addoption("--drift-format", dest="drift_format", default=None, choices=FORMATS, metavar="FORMAT",
+                    help="text (default), or json: stdout is the plan alone and pytest's own output goes to "
+                    "stderr, for scripts and jq (env DRIFT_FORMAT)")
+
+
+FORMATS = ("text", "json")
+
+
+def _format(config: pytest.Config) -> str:
+    value = config.getoption("drift_format") or os.environ.get("DRIFT_FORMAT") or "text"
+    if value not in FORMATS:
+        raise pytest.UsageError(f"DRIFT_FORMAT={value}: expected one of {', '.join(FORMATS)}")
+    return str(value)
 
 
 #: warnings that --strict-images turns into drift
@@ -74,6 +89,11 @@ def _option_path(config: pytest.Config, dest: str, default: Path | None) -> Path
     if value is None:
         return default
     return config.invocation_params.dir / os.path.expanduser(value)
+
+
+def manifest_run(config: pytest.Config) -> bool:
+    """`-m manifest` (make validate): the manifests and the inventory are checked; no host, no plan."""
+    return re.search(r"\bmanifest\b", config.option.markexpr or "") is not None
 
 
 def _may_collect_checks(config: pytest.Config, checks: Path) -> bool:
@@ -94,6 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
     config.addinivalue_line("markers", "drift: a drift check generated from a module.yaml")
     config.addinivalue_line("markers", "xdist_group(name): tests of one host run on one xdist worker")
+    config.addinivalue_line("markers", "manifest: offline validation of the manifests and the inventory "
+                            "(pytest -m manifest, make validate); contacts no host, writes no plan")
     base = config.inipath.parent if config.inipath else config.rootpath
     now = datetime.now(UTC)
     plan_out = _option_path(config, "drift_plan_out", None)
@@ -112,7 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                     "folder, or latest") from None
     junit_tmp = None
     worker = hasattr(config, "workerinput")
-    if not worker and not config.option.xmlpath and _may_collect_checks(config, base / "checks"):
+    offline = manifest_run(config)
+    if not worker and not offline and not config.option.xmlpath and _may_collect_checks(config, base / "checks"):
         junit_tmp = Path(tempfile.mkdtemp(prefix="driftcheck-junit-")) / "junit.xml"
         config.option.xmlpath = str(junit_tmp)
     if hasattr(config.option, "json_report"):
@@ -126,6 +149,13 @@ def pytest_configure(config: pytest.Config) -> None:
         previous=previous,
     )
     state.worker = worker
+    state.manifest_run = offline
+    if _format(config) == "json" and not worker:
+        # stdout carries the plan alone: everything else written to fd 1 from here on (pytest's
+        # terminal, created after this hook, and any plugin's print) goes to stderr instead.
+        sys.stdout.flush()
+        state.plan_fd = os.dup(1)
+        os.dup2(2, 1)
     state.load()
     if not worker and threading.current_thread() is threading.main_thread():
         install_signal_handlers(state)
@@ -147,13 +177,43 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 config.pluginmanager.unregister(plugin)
         if state.junit_tmp is not None:
             shutil.rmtree(state.junit_tmp.parent, ignore_errors=True)
+        if state.plan_fd is not None:
+            _print_plan(state)
+
+
+def _print_plan(state: DriftState) -> None:
+    """--drift-format json: the plan on the real stdout, which is given back to fd 1."""
+    assert state.plan_fd is not None
+    sys.stdout.flush()
+    os.dup2(state.plan_fd, 1)
+    os.close(state.plan_fd)
+    state.plan_fd = None
+    if state.plan is not None:
+        data = memoryview((json.dumps(state.plan, indent=2) + "\n").encode())
+        while data:
+            data = data[os.write(1, data):]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = metafunc.config.stash[STATE]
+    # Offline validation and drift checks never mix: -m manifest runs only the former (a host is
+    # never contacted), any other selection only the latter (-k honcho-redis means its drift checks).
+    if "manifest_module" in metafunc.fixturenames:
+        if not state.manifest_run:
+            metafunc.parametrize("manifest_module", [])
+            return
+        if state.load_errors:
+            raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
+        metafunc.parametrize("manifest_module", [
+            pytest.param(m, id=m.name, marks=[pytest.mark.manifest, *(getattr(pytest.mark, t) for t in m.tags)])
+            for m in state.modules])
+        return
     per_module = "drift_module" in metafunc.fixturenames
     if not per_module and "drift_project" not in metafunc.fixturenames:
         return
-    state = metafunc.config.stash[STATE]
+    if state.manifest_run:
+        metafunc.parametrize("drift_module" if per_module else "drift_project", [])
+        return
     state.is_drift_run = True
     if state.load_errors:
         raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
@@ -186,8 +246,15 @@ def _project_of(item: pytest.Item) -> ProjectOnHost | None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     # An empty parameter set makes pytest add a skipped placeholder; a drift run has no use for it.
+    ours = {"drift_module", "drift_project", "manifest_module"}
     items[:] = [i for i in items if _module_of(i) is not None or _project_of(i) is not None
-                or not {"drift_module", "drift_project"} & set(getattr(i, "fixturenames", ()))]
+                or _manifest_of(i) is not None or not ours & set(getattr(i, "fixturenames", ()))]
+
+
+def _manifest_of(item: pytest.Item) -> Module | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("manifest_module") if callspec is not None else None
+    return value if isinstance(value, Module) else None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -382,6 +449,11 @@ class SessionHooks:
         # Decide the plan and the exit status before json-report (tryfirst) reads session.exitstatus.
         state = self.state
         state.finishing = True
+        if state.manifest_run:
+            # A manifest that does not validate, or no manifest at all, is exit 2 (SPEC §7b).
+            if int(session.exitstatus) in (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+            return (yield)
         for observer in state.observers.values():
             observer.transport.close()
         if state.worker:
@@ -476,6 +548,22 @@ class ArtifactWriter:
             session.exitstatus = 2
 
 
+def _manifest_summary(terminalreporter: Any, state: DriftState) -> None:
+    terminalreporter.section("driftcheck validate")
+    for error in state.load_errors:
+        terminalreporter.write_line(f"INVALID  {error.code}: {error}", red=True)
+    failed = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
+    passed = len(terminalreporter.stats.get("passed", []))
+    problems = len(state.load_errors) or failed
+    if problems or not passed:
+        what = f"invalid: {problems} problem(s)" if problems else "no module to validate"
+        terminalreporter.write_line(f"{what}; no host was contacted, no plan written; exit 2", red=True)
+    else:
+        terminalreporter.write_line(f"valid: {passed} module(s) in {state.show(state.modules_dir)}, the inventory "
+                                    f"{state.show(state.inventory)}; no host was contacted, no plan written",
+                                    green=True)
+
+
 def _point_junit_summary_at(config: pytest.Config, path: str) -> None:
     # junitxml's "generated xml file" line would otherwise name the temp file it wrote.
     for plugin in config.pluginmanager.get_plugins():
@@ -485,13 +573,19 @@ def _point_junit_summary_at(config: pytest.Config, path: str) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     state = terminalreporter.config.stash.get(STATE, None)
+    if state is not None and state.manifest_run and not state.worker:
+        _manifest_summary(terminalreporter, state)
+        return
     if state is None or state.plan is None:
         return
     terminalreporter.section("driftcheck")
-    for text, colour in summary_lines(state.plan):
-        terminalreporter.write_line(text, **({colour: True} if colour else {}))
+    for line in summary_lines(state.plan):
+        terminalreporter.ensure_newline()
+        for text, colour in line:
+            terminalreporter.write(text, **({colour: True} if colour else {}))
+        terminalreporter.write("\n")
     if state.write_error:
-        terminalreporter.write_line(f"ERROR    {state.write_error}", red=True)
+        terminalreporter.write_line(f"ERROR {state.write_error}", red=True)
     else:
         terminalreporter.write_line(f"artifacts: {state.show(state.reports_dir / state.plan['run_id'])}/ "
                                     "(plan.json, report.json, junit.xml)")

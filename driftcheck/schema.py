@@ -48,10 +48,17 @@ def jsonable(data: Any, display: str, code: str, where: str = "") -> Any:
 def validate(kind: str, data: Any, display: str, code: str = "MANIFEST_INVALID") -> None:
     """Raise a ManifestError naming the file, the key and what was expected, for the most relevant problem."""
     instance = jsonable(data, display, code)
-    error = best_match(validator(kind).iter_errors(instance))
-    if error is not None:
+    errors = sorted(validator(kind).iter_errors(instance), key=_rank)
+    if errors:
+        error = best_match([errors[0]])  # descends into anyOf/oneOf for the error that says most
         key, problem = describe(error)
         raise ManifestError(display, key, problem, code)
+
+
+def _rank(error: ValidationError) -> tuple[int, bool]:
+    # The shallowest problem first (what is missing or unknown at the top says most), and a
+    # conditional rule (image is required unless absent) after the plain ones at the same depth.
+    return len(error.absolute_path), bool({"if", "then", "else"} & set(error.relative_schema_path))
 
 
 def _join(prefix: str, part: str | int) -> str:

@@ -45,6 +45,10 @@ class DriftState:
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     load_errors: list[ManifestError] = field(default_factory=list)
     is_drift_run: bool = False
+    #: -m manifest: offline validation, no host contacted, no plan written
+    manifest_run: bool = False
+    #: --drift-format json: the real stdout, kept for the plan while fd 1 points at stderr
+    plan_fd: int | None = None
     #: how the run was interrupted ("SIGTERM", "Ctrl-C (SIGINT)"), or None
     interrupted: str | None = None
     #: the last SIGTERM/SIGINT received
@@ -82,7 +86,9 @@ class DriftState:
 
     def load(self) -> None:
         try:
-            self.hosts = load_inventory(self.inventory, self.show(self.inventory))
+            # Offline validation runs where the deploy key may not be (a PR pipeline): files named
+            # by the inventory are checked when a run connects, not by -m manifest.
+            self.hosts = load_inventory(self.inventory, self.show(self.inventory), check_files=not self.manifest_run)
         except ManifestError as exc:
             self.load_errors.append(exc)
         self.modules, errors = discover(self.modules_dir, self.show)

@@ -1,35 +1,63 @@
-"""summary: the terminal lines of a run, from its plan alone."""
+"""summary: the terminal table of a run, from its plan alone."""
 
 from __future__ import annotations
 
 from driftcheck.plan import build_plan
-from driftcheck.summary import summary_lines
+from driftcheck.summary import plain, summary_lines
 
 TAG = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "a:1", "observed": "a:2"}
+STATE = {"code": "NOT_RUNNING", "field": "state", "desired": "running", "observed": "exited"}
 ORPHAN = {"code": "ORPHAN_CONTAINER", "field": "container", "desired": None, "observed": "p-x-1 (service x)"}
+NOT_VERIFIED = {"code": "IMAGE_DIGEST_NOT_VERIFIED", "message": "no image.digest declared"}
 
 
-def entry(module, check, outcome, changes=(), error=None, **extra):
+def entry(module, check, outcome, changes=(), error=None, warnings=(), **extra):
     return {"module": module, "host": "h", "container": f"p-{module}-1", "check": check, "outcome": outcome,
-            "changes": list(changes), "warnings": [], "error": error, **extra}
+            "changes": list(changes), "warnings": list(warnings), "error": error, **extra}
 
 
-def test_one_aligned_line_per_module_then_the_totals():
-    checks = [entry("a", "exists", "passed"), entry("long-name", "image", "failed", [TAG]),
+def plan_of(checks, pytest_status=1, **kwargs):
+    return build_plan(run_id="r", started_at="s", finished_at="f", checks=checks, hosts=[], errors=[],
+                      pytest_status=pytest_status, **kwargs)
+
+
+def test_an_aligned_table_one_line_per_change_then_the_total():
+    checks = [entry("a", "image", "passed", warnings=[NOT_VERIFIED]),
+              entry("long-name", "image", "failed", [TAG]), entry("long-name", "state", "failed", [STATE]),
               entry("c", "state", "error", error={"code": "TIMEOUT", "message": "slow; retry"}),
               {**entry("orphans@h/p", "orphans", "failed", [ORPHAN]), "container": None, "pseudo": True},
               {**entry("orphans@h/q", "orphans", "passed"), "container": None, "pseudo": True}]
-    plan = build_plan(run_id="r", started_at="s", finished_at="f", checks=checks, hosts=[], errors=[],
-                      pytest_status=1, previous={"run_id": "old", "changes": []})
+    plan = plan_of(checks, previous={"run_id": "old", "changes": []})
     lines = summary_lines(plan)
-    texts = [text for text, _ in lines]
-    assert texts[:4] == [
-        "IN SYNC  a@h",
-        "ERROR    c@h          TIMEOUT: slow; retry",
-        "DRIFT    long-name@h  IMAGE_TAG_MISMATCH image.ref: a:1 → a:2",
-        "DRIFT    orphans@h/p  ORPHAN_CONTAINER container: None → p-x-1 (service x)",
+    texts = [plain(line) for line in lines]
+    assert texts[:7] == [
+        "MODULE       HOST  STATUS   CHANGES",
+        "a            h     in sync  warning IMAGE_DIGEST_NOT_VERIFIED",
+        "c            h     ERROR    TIMEOUT: slow; retry",
+        "long-name    h     DRIFT    IMAGE_TAG_MISMATCH image.ref: a:1 → a:2",
+        "                            NOT_RUNNING state: running → exited",
+        "orphans@h/p  h     DRIFT    ORPHAN_CONTAINER container: None → p-x-1 (service x)",
+        "since old: 3 new, 0 resolved, 0 unchanged",
     ]
-    assert [c for _, c in lines[:4]] == ["green", "red", "yellow", "yellow"]
+    # only the status cell carries a colour
+    assert [[c for _, c in line] for line in lines[1:4]] == [[None, "green", None], [None, "red", None],
+                                                              [None, "yellow", None]]
+    assert lines[4] == [(" " * 28 + "NOT_RUNNING state: running → exited", None)]
     assert not any("orphans@h/q" in t for t in texts)  # an orphans check with nothing found is not listed
-    assert "since old: 2 new, 0 resolved, 0 unchanged" in texts
-    assert texts[-1] == "4 modules: 1 in sync, 2 drift, 1 error, 0 warnings; exit 2"
+    assert lines[-1] == [("4 modules: 1 in sync, 2 drift, 1 error, 1 warnings; exit 2", "red")]
+
+
+def test_the_total_is_green_when_in_sync_and_ignored_checks_are_listed():
+    waived = entry("w", "ports", "skipped", ignored={"check": "ports", "reason": "PLAT-142", "until": "2026-12-31"})
+    lines = summary_lines(plan_of([entry("w", "image", "passed"), waived], pytest_status=0))
+    assert plain(lines[1]) == "w       h     in sync  ignored test_ports: PLAT-142 (until 2026-12-31)"
+    assert lines[-1] == [("1 modules: 1 in sync, 0 drift, 0 error, 0 warnings; exit 0", "green")]
+
+
+def test_run_level_errors_without_modules_have_no_table():
+    plan = build_plan(run_id="r", started_at="s", finished_at="f", checks=[], hosts=[], pytest_status=2, errors=[
+        {"module": None, "host": None, "code": "MANIFEST_INVALID", "message": "expected the integer 2",
+         "file": "modules/a/module.yaml", "key": "schema_version"}])
+    texts = [plain(line) for line in summary_lines(plan)]
+    assert texts == ["ERROR MANIFEST_INVALID: modules/a/module.yaml: schema_version: expected the integer 2",
+                     "0 modules: 0 in sync, 0 drift, 0 error, 0 warnings; exit 2"]
