@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-static iproute2 python3-venv \
-	docker-registry
+	docker-registry chromium
 LAB_INVENTORY := lab/run/inventory.yaml
 
 .PHONY: setup deps venv demo test validate bench lab-up lab-down lab-status clean

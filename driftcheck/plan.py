@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from driftcheck.htmlpage import render
+
 SCHEMA_VERSION = 1
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 
@@ -197,7 +199,7 @@ def point_latest(reports_dir: Path, run_id: str) -> None:
 
 def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | None,
               junit: bytes | None, plan_out: Path | None, move_latest: bool) -> Path:
-    """Write reports/<run-id>/{plan.json,report.json,junit.xml}, the --plan-out copy, then latest.
+    """Write reports/<run-id>/{plan.json,report.json,junit.xml,index.html}, the --plan-out copy, then latest.
 
     The files are written into a hidden .<run-id>.partial folder that is renamed into place once
     all of them are on disk, so a reader (or an archiver) sees a whole run folder or none.
@@ -213,6 +215,7 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
             write_atomic(partial / "junit.xml", junit)
         if report is not None:
             write_atomic(partial / "report.json", to_json(report, indent=None))
+        write_atomic(partial / "index.html", render(plan))
         write_atomic(partial / "plan.json", plan_bytes)
         os.rename(partial, run_dir)
         _fsync_dir(reports_dir)

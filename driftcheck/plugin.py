@@ -588,4 +588,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"ERROR {state.write_error}", red=True)
     else:
         terminalreporter.write_line(f"artifacts: {state.show(state.reports_dir / state.plan['run_id'])}/ "
-                                    "(plan.json, report.json, junit.xml)")
+                                    "(plan.json, report.json, junit.xml, index.html)")

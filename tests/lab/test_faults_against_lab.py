@@ -332,7 +332,7 @@ def test_interrupted_run_exits_2_and_keeps_earlier_runs(lab, command_log, tmp_pa
     new = {Path(k).parts[0] for k in after} - {Path(k).parts[0] for k in before}
     assert len(new) == 1, after.keys()
     run_dir = reports / new.pop()
-    assert sorted(p.name for p in run_dir.iterdir()) == ["junit.xml", "plan.json", "report.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["index.html", "junit.xml", "plan.json", "report.json"]
     assert not [p for p in reports.rglob("*") if p.name.startswith(".")], "a temp file was left"
     plan = json.loads((run_dir / "plan.json").read_text())
     assert plan["exit_code"] == 2 and plan["summary"]["in_sync"] == 0

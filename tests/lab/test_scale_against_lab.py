@@ -34,7 +34,7 @@ def test_xdist_loadgroup_gives_the_same_plan(drift_lab, command_log, tmp_path):
     report = json.loads((two.run_dir / "report.json").read_text())
     assert report["exitcode"] == 1 and comparable(report["plan"]) == comparable(one.plan)
     assert {t["nodeid"].rsplit("@", 1)[1] for t in report["tests"]} == {"rs2000"}
-    assert sorted(p.name for p in two.run_dir.iterdir()) == ["junit.xml", "plan.json", "report.json"]
+    assert sorted(p.name for p in two.run_dir.iterdir()) == ["index.html", "junit.xml", "plan.json", "report.json"]
     assert len(list((tmp_path / "two" / "reports").iterdir())) == 2  # the run folder and latest
 
 

@@ -129,7 +129,7 @@ def test_artifacts_of_a_run(lab, tmp_path):
     plan_out.mkdir()
     run = run_suite(tmp_path, f"--plan-out={plan_out}")
     assert run.rc == 0 and run.run_dir is not None
-    assert sorted(p.name for p in run.run_dir.iterdir()) == ["junit.xml", "plan.json", "report.json"]
+    assert sorted(p.name for p in run.run_dir.iterdir()) == ["index.html", "junit.xml", "plan.json", "report.json"]
     assert (tmp_path / "reports" / "latest").readlink() == Path(run.plan["run_id"])
     report = json.loads((run.run_dir / "report.json").read_text())
     assert report["plan"] == run.plan and report["exitcode"] == 0
