@@ -7,7 +7,7 @@ DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-
 	docker-registry chromium
 LAB_INVENTORY := lab/run/inventory.yaml
 
-.PHONY: setup deps venv demo test validate bench lab-up lab-down lab-status clean
+.PHONY: setup deps venv demo test validate import bench lab-up lab-down lab-status clean
 
 setup: deps venv
 
@@ -50,6 +50,12 @@ test: setup
 validate: setup
 	$(PY) -m pytest -m manifest -q $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR)) \
 	  $(if $(INVENTORY),--inventory=$(INVENTORY))
+
+# Adopt a running host: a module.yaml for each compose service on HOST that no module declares
+# (read-only: one docker ps, one docker inspect); never overwrites. INVENTORY=, MODULES_DIR= as above.
+import: setup
+	$(PY) -m driftcheck.importer --host=$(HOST) $(if $(INVENTORY),--inventory=$(INVENTORY)) \
+	  $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR))
 
 # The benchmark table (bench/results.md); the lab is stopped afterwards, as after make test.
 bench: lab-up

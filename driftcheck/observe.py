@@ -257,9 +257,10 @@ class HostObserver:
     those containers run. Results and failures are cached for the session.
     """
 
-    def __init__(self, transport: Transport, wanted: Iterable[str], refs: Iterable[str] = ()):
+    def __init__(self, transport: Transport, wanted: Iterable[str] | None, refs: Iterable[str] = ()):
         self.transport = transport
-        self.wanted = sorted(set(wanted))
+        #: the containers to inspect; None: every container that carries a compose project label
+        self.wanted = None if wanted is None else sorted(set(wanted))
         #: the image refs the modules declare (without a digest): inspected with the containers'
         #: images, so the image check sees what each tag resolves to on the host now (IMAGE_STALE)
         self.refs = sorted({r for r in refs if "@" not in r})
@@ -313,7 +314,8 @@ class HostObserver:
             raise _unavailable(self.host, "docker ps", ps)
         self._listing = parse_listing(self.host, ps.stdout)
         present = {c.name: c.id for c in self._listing}
-        ids = sorted({present[name] for name in self.wanted if name in present})
+        wanted = set(self.wanted) if self.wanted is not None else {c.name for c in self._listing if c.project}
+        ids = sorted({present[name] for name in wanted if name in present})
         if not ids:
             return {}
         inspect = self.transport.run((*INSPECT_PREFIX, *ids))
@@ -322,7 +324,7 @@ class HostObserver:
         found = _complete(self.host, "docker inspect", inspect, ids,
                           lambda out: {c.id: c for c in parse_inspect(self.host, out).values()})
         # A container removed between ps and inspect is simply missing.
-        return {c.name: c for c in found.values() if c.name in self.wanted}
+        return {c.name: c for c in found.values() if c.name in wanted}
 
     def _observe_images(self, containers: dict[str, ContainerObservation]) -> dict[str, ImageObservation]:
         ids = sorted({c.image_id for c in containers.values() if IMAGE_ID_RE.match(c.image_id)})
