@@ -47,13 +47,13 @@ test: setup
 
 # Offline validation of every manifest and the inventory (pytest -m manifest): no host is contacted,
 # no plan written; exit 0 valid, 2 invalid. MODULES_DIR= and INVENTORY= point it elsewhere.
-validate: setup
+validate: venv
 	$(PY) -m pytest -m manifest -q $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR)) \
 	  $(if $(INVENTORY),--inventory=$(INVENTORY))
 
 # Adopt a running host: a module.yaml for each compose service on HOST that no module declares
 # (read-only: one docker ps, one docker inspect); never overwrites. INVENTORY=, MODULES_DIR= as above.
-import: setup
+import: venv
 	$(PY) -m driftcheck.importer --host=$(HOST) $(if $(INVENTORY),--inventory=$(INVENTORY)) \
 	  $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR))
 
