@@ -71,6 +71,8 @@ def parse_connection(value: Any, display: str, key: str) -> tuple[str, str | Non
         port = parts.port
     except ValueError as exc:
         raise ManifestError(display, key, f"{expected}: {exc}", CODE) from exc
+    if parts.netloc.endswith(":") or port == 0:
+        raise ManifestError(display, key, f"{expected}; the port must be a number from 1 to 65535", CODE)
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ManifestError(display, key, f"{expected}; no path, query or fragment", CODE)
     if parts.password is not None:
@@ -88,12 +90,23 @@ def _is_ipv6(host: str) -> bool:
     return ":" in host and all(c in "0123456789abcdefABCDEF:." for c in host)
 
 
-def parse_inventory(data: Any, display: str, base: Path, check_files: bool = True) -> dict[str, HostConfig]:
+def parse_inventory(data: Any, display: str, base: Path, check_files: bool = True,
+                    full_schema: bool = False) -> dict[str, HostConfig]:
     """Validate a parsed hosts.yaml; raises ManifestError naming the first problem.
 
-    schema/hosts.schema.json decides first; the checks of files and URLs follow.
+    As for module.yaml (manifest.parse_module): schema/hosts.schema.json words every problem it
+    can say; the checks of files and URLs are only here.
     """
-    validate("hosts", data, display, CODE)
+    if full_schema:
+        validate("hosts", data, display, CODE)
+    try:
+        return _parse_inventory(data, display, base, check_files)
+    except ManifestError:
+        validate("hosts", data, display, CODE)
+        raise
+
+
+def _parse_inventory(data: Any, display: str, base: Path, check_files: bool) -> dict[str, HostConfig]:
     if not isinstance(data, dict) or set(data) != {"hosts"} or not isinstance(data["hosts"], dict):
         raise ManifestError(display, "hosts", "expected a mapping 'hosts:' of host name -> settings", CODE)
     hosts: dict[str, HostConfig] = {}
@@ -139,6 +152,7 @@ def parse_inventory(data: Any, display: str, base: Path, check_files: bool = Tru
     return hosts
 
 
-def load_inventory(path: Path, display: str, check_files: bool = True) -> dict[str, HostConfig]:
+def load_inventory(path: Path, display: str, check_files: bool = True,
+                   full_schema: bool = False) -> dict[str, HostConfig]:
     """Read and validate hosts.yaml; check_files=False leaves out whether its key and config files exist."""
-    return parse_inventory(load_yaml(path, display, CODE), display, path.resolve().parent, check_files)
+    return parse_inventory(load_yaml(path, display, CODE), display, path.resolve().parent, check_files, full_schema)

@@ -173,13 +173,27 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 80 else value[:77] + "...")
 
 
-def parse_module(data: Any, path: str, folder: str, base: Path | None = None) -> Module:
+def parse_module(data: Any, path: str, folder: str, base: Path | None = None, full_schema: bool = False) -> Module:
     """Validate one parsed module.yaml; raises ManifestError naming the first problem.
 
-    schema/module.schema.json (what editors and pre-commit check) decides first; the rules it
-    cannot say (the folder name, port ranges, real dates, files, which checks a module has) follow.
+    schema/module.schema.json (what editors and pre-commit check) gives the words for every
+    problem it can say: a file these rules refuse is validated with it, and its message wins.
+    A file these rules accept, the schema accepts too (tests/unit/test_schema.py proves it on
+    generated manifests), so a run does not pay for jsonschema on every valid file; with
+    full_schema (make validate) every file is validated with it first anyway. The rules the
+    schema cannot say (the folder name, port ranges, real dates, files, which checks a module
+    has) are only here.
     """
-    validate("module", data, path)
+    if full_schema:
+        validate("module", data, path)
+    try:
+        return _parse_module(data, path, folder, base)
+    except ManifestError:
+        validate("module", data, path)  # the schema's message, where it has one
+        raise
+
+
+def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Module:
     top = _Fields(data, path, "")
     top.check_keys({"schema_version", "name", "description", "host", "tags", "compose", "desired", "image",
                     "ignore"})
@@ -215,7 +229,8 @@ def parse_module(data: Any, path: str, folder: str, base: Path | None = None) ->
     desired_data = data.get("desired", {})
     desired = _Fields({} if desired_data is None else desired_data, path, "desired")
     desired.check_keys({"state", *RUNTIME_KEYS})
-    state = desired.string("state", what="one of running, stopped, absent") or "running"
+    state = desired.string("state", what="one of running, stopped, absent")
+    state = "running" if state is None else state
     if state not in STATES:
         raise desired.fail("state", f"expected one of running, stopped, absent, got {_show(state)}")
     runtime = _runtime(desired, state)
@@ -236,7 +251,7 @@ def _compose_file(compose: _Fields, base: Path | None) -> str | None:
     if text is None:
         return None
     relative = Path(text)
-    if relative.is_absolute() or ".." in relative.parts or not PATH_RE.match("/" + text):
+    if not text or relative.is_absolute() or ".." in relative.parts or not PATH_RE.match("/" + text):
         raise compose.fail("file", f"expected a path inside the module folder, got {_show(text)}")
     if base is None:
         return text
@@ -402,12 +417,13 @@ def _image(data: dict[str, Any], path: str, required: bool) -> tuple[str | None,
     return ref, digest, pinned
 
 
-def load_module_file(path: Path, display: str) -> Module:
+def load_module_file(path: Path, display: str, full_schema: bool = False) -> Module:
     """Read and validate one module.yaml."""
-    return parse_module(load_yaml(path, display), display, path.parent.name, path.parent)
+    return parse_module(load_yaml(path, display), display, path.parent.name, path.parent, full_schema)
 
 
-def discover(modules_dir: Path, show: Callable[[Path], str]) -> tuple[list[Module], list[ManifestError]]:
+def discover(modules_dir: Path, show: Callable[[Path], str],
+             full_schema: bool = False) -> tuple[list[Module], list[ManifestError]]:
     """Every module under modules_dir, and every problem found on the way (all files are read)."""
     if not modules_dir.is_dir():
         return [], [ManifestError(show(modules_dir), None, "expected a folder of modules/<name>/module.yaml")]
@@ -419,7 +435,7 @@ def discover(modules_dir: Path, show: Callable[[Path], str]) -> tuple[list[Modul
             errors.append(ManifestError(show(folder), None, "expected a module.yaml in this module folder"))
             continue
         try:
-            modules.append(load_module_file(manifest, show(manifest)))
+            modules.append(load_module_file(manifest, show(manifest), full_schema))
         except ManifestError as exc:
             errors.append(exc)
     return modules, errors

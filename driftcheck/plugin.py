@@ -92,8 +92,29 @@ def _option_path(config: pytest.Config, dest: str, default: Path | None) -> Path
 
 
 def manifest_run(config: pytest.Config) -> bool:
-    """`-m manifest` (make validate): the manifests and the inventory are checked; no host, no plan."""
-    return re.search(r"\bmanifest\b", config.option.markexpr or "") is not None
+    """`-m manifest` (make validate): the manifests and the inventory are checked; no host, no plan.
+
+    A run is offline when its -m expression selects the manifest mark and nothing unmarked:
+    `manifest` and `manifest and tier0` are, `not manifest` is not.
+    """
+    text = config.option.markexpr or ""
+    if not re.search(r"\bmanifest\b", text):
+        return False
+    from _pytest.mark.expression import Expression, ParseError
+
+    try:
+        expression = Expression.compile(text)
+    except ParseError:
+        return False  # pytest reports the bad expression itself
+    return expression.evaluate(_only_manifest) and not expression.evaluate(_no_mark)
+
+
+def _only_manifest(name: str, /, **kwargs: str | int | bool | None) -> bool:
+    return name == "manifest"
+
+
+def _no_mark(name: str, /, **kwargs: str | int | bool | None) -> bool:
+    return False
 
 
 def _may_collect_checks(config: pytest.Config, checks: Path) -> bool:

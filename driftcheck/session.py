@@ -88,10 +88,11 @@ class DriftState:
         try:
             # Offline validation runs where the deploy key may not be (a PR pipeline): files named
             # by the inventory are checked when a run connects, not by -m manifest.
-            self.hosts = load_inventory(self.inventory, self.show(self.inventory), check_files=not self.manifest_run)
+            self.hosts = load_inventory(self.inventory, self.show(self.inventory), check_files=not self.manifest_run,
+                                        full_schema=self.manifest_run)
         except ManifestError as exc:
             self.load_errors.append(exc)
-        self.modules, errors = discover(self.modules_dir, self.show)
+        self.modules, errors = discover(self.modules_dir, self.show, full_schema=self.manifest_run)
         self.load_errors += errors
         seen: dict[tuple[str, str], Module] = {}
         for module in self.modules:

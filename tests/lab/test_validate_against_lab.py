@@ -84,8 +84,12 @@ def test_key_files_are_a_run_matter_not_a_validation_matter(tmp_path, untouched)
 
 
 def test_drift_runs_never_include_the_manifest_checks(lab, tmp_path):
-    run = run_suite(tmp_path, "-k", "honcho-redis", "--collect-only", "-q")
-    assert run.rc == 0 and "test_manifest" not in run.output and "test_image[honcho-redis]" in run.output
+    for args in (["-k", "honcho-redis"], ["-m", "not manifest", "-k", "honcho-redis"]):
+        run = run_suite(tmp_path, *args, "--collect-only", "-q")
+        assert run.rc == 0 and "test_manifest" not in run.output and "test_image[honcho-redis]" in run.output
+    run = run_suite(tmp_path, "-m", "manifest and tier0", "--collect-only", "-q")
+    assert run.rc == 0 and "test_manifest[honcho-redis]" in run.output and "test_manifest[homepage]" not in run.output
+    assert "test_image" not in run.output
 
 
 def test_make_validate(tmp_path, untouched):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from driftcheck import imageref, inventory, manifest
 from driftcheck.errors import ManifestError
@@ -122,3 +126,118 @@ def test_inventory_messages_come_from_the_hosts_schema(tmp_path, hosts, key, wor
     with pytest.raises(ManifestError) as caught:
         inventory.parse_inventory({"hosts": hosts}, "hosts.yaml", tmp_path)
     assert caught.value.code == "INVENTORY_INVALID" and caught.value.key == key and words in caught.value.problem
+
+
+def test_the_pre_commit_hooks_check_the_repos_files_against_these_schemas():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    [repo] = config["repos"]
+    assert repo["repo"] == "https://github.com/python-jsonschema/check-jsonschema" and repo["rev"]
+    by_schema = {hook["args"][1]: re.compile(hook["files"]) for hook in repo["hooks"]}
+    assert all(hook["id"] == "check-jsonschema" and hook["args"][0] == "--schemafile" for hook in repo["hooks"])
+    assert set(by_schema) == {"schema/module.schema.json", "schema/hosts.schema.json"}
+    modules = [str(p.relative_to(ROOT)) for p in ROOT.glob("modules/*/module.yaml")]
+    assert modules and all(by_schema["schema/module.schema.json"].search(p) for p in modules)
+    assert by_schema["schema/hosts.schema.json"].search("hosts.yaml")
+    assert not by_schema["schema/module.schema.json"].search("fixtures/lab/modules/x/module.yaml")
+
+
+# A manifest using every key, and values to put anywhere in it: the property below mutates it.
+RICH = {
+    "schema_version": 2, "name": "honcho-redis", "description": "Redis", "host": "rs2000", "tags": ["tier0"],
+    "compose": {"project": "home-platform", "service": "honcho-redis", "container_name": None, "file": None},
+    "desired": {"state": "running", "replicas": 1, "restart_policy": "on-failure:3",
+                "ports": ["127.0.0.1:6379:6379"], "env_keys": ["TZ"], "env_digests": {"TZ": "sha256:" + "a" * 64},
+                "mounts": ["home-platform_redis-data:/data"], "networks": ["home-platform_default"],
+                "health": "healthy"},
+    "image": {"ref": "redis:7.2-alpine", "digest": "sha256:" + "b" * 64, "digest_pinned_in_compose": False},
+    "ignore": [{"check": "ports", "reason": "PLAT-142", "until": "2026-12-31"}],
+}
+VALUES = [None, 0, 1, 2, -1, 1001, 1.0, 2.0, 1.5, True, False, "", " ", "x", "X", "a b", "a\nb", "and", "manifest",
+          "skip", "running", "stopped", "absent", "healthy", "tier0", "honcho-redis", "home-platform", "rs2000",
+          "redis:7.2-alpine", "REDIS:7", "redis@sha256:" + "c" * 64, "127.0.0.1:6379:6379", "6379", "70000:1",
+          "[::1]:80:80/udp", "on-failure", "on-failure:", "on-failure:3", "sha256:" + "a" * 64,
+          "sha256:" + "A" * 64, "2026-12-31", "2026-13-01", "Dec 31", "ports", "image", "exists", "config_hash",
+          "nope", "/abs", "../x", "compose.yaml", "vol:/data", "vol:/data:ro", "/srv:/data:rw", "1X", "TZ",
+          [], {}, ["x"], [1], [None], {"k": "v"}, {"TZ": "x"}]
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _mutate(doc: Any, path: tuple, op: str, value: Any) -> None:
+    *parents, last = path
+    node = doc
+    for part in parents:
+        node = node[part]
+    if op == "delete":
+        del node[last]
+    elif op == "add" and isinstance(node, dict):
+        node[f"extra_{last}"] = value
+    else:
+        node[last] = value
+
+
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(["set", "set", "delete", "add"]),
+                          st.sampled_from(VALUES)), min_size=1, max_size=3))
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_what_the_loaders_rules_accept_the_schema_accepts(mutations):
+    """The run skips jsonschema for files its own rules accept: that is sound only if this holds."""
+    doc = copy.deepcopy(RICH)
+    for pick, op, value in mutations:
+        paths = _paths(doc)
+        if not paths:
+            break
+        _mutate(doc, paths[pick % len(paths)], op, copy.deepcopy(value))
+    folder = doc.get("name") if isinstance(doc.get("name"), str) else "honcho-redis"
+    try:
+        manifest._parse_module(doc, "m", folder, None)
+    except ManifestError:
+        return  # refused by the rules: the schema's words are used where it has some
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in
+              jsonschema.Draft202012Validator(MODULE_SCHEMA).iter_errors(jsonable(doc, "m", "X"))]
+    assert errors == [], doc
+
+
+@pytest.mark.parametrize("path", EVERY_MODULE[:3], ids=lambda p: p.parent.name)
+def test_validate_checks_every_file_with_the_schema_even_one_the_rules_accept(tmp_path, monkeypatch, path):
+    seen = []
+    monkeypatch.setattr(manifest, "validate", lambda *args: seen.append(args[0]))
+    manifest.load_module_file(path, "m", full_schema=True)
+    assert seen == ["module"]
+    seen.clear()
+    manifest.load_module_file(path, "m")
+    assert seen == []  # a run does not pay for it on a valid file
+
+
+HOST_VALUES = [None, 0, 10, 600, 601, 0.5, True, "", "x", "strict", "accept-new", "warn", "local://", "local:///",
+               "paramiko://h", "paramiko://deploy@rs2000.tail1234.ts.net:22", "paramiko://h:", "paramiko://h:0",
+               "paramiko://h:99999", "paramiko://h/", "paramiko://h/x", "paramiko://h?x", "paramiko://u:p@h",
+               "paramiko://U@h", "paramiko://[::1]:22", "paramiko://[::1", "paramiko://-h", "paramiko://h_1",
+               "paramiko://a..b", "ssh://h", "paramiko:// h", "~/.ssh/id_ed25519", [], {}]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["connection", "identity_file", "ssh_config", "known_hosts",
+                                           "host_key_policy", "timeout", "extra"]),
+                          st.sampled_from(["set", "delete"]), st.sampled_from(HOST_VALUES)), min_size=1, max_size=3))
+@settings(max_examples=1500, deadline=None)
+def test_what_the_inventory_rules_accept_the_hosts_schema_accepts(tmp_path_factory, mutations):
+    entry: dict[str, Any] = {"connection": "paramiko://deploy@127.0.0.1:2222", "host_key_policy": "strict",
+                             "timeout": 10}
+    for key, op, value in mutations:
+        if op == "delete":
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    try:
+        inventory._parse_inventory({"hosts": {"h1": entry}}, "hosts.yaml", Path("/"), check_files=False)
+    except ManifestError:
+        return
+    assert jsonschema.Draft202012Validator(HOSTS_SCHEMA).is_valid({"hosts": {"h1": entry}}), entry
