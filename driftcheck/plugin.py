@@ -94,8 +94,9 @@ def _option_path(config: pytest.Config, dest: str, default: Path | None) -> Path
 def manifest_run(config: pytest.Config) -> bool:
     """`-m manifest` (make validate): the manifests and the inventory are checked; no host, no plan.
 
-    A run is offline when its -m expression selects the manifest mark and nothing unmarked:
-    `manifest` and `manifest and tier0` are, `not manifest` is not.
+    A run is offline when its -m expression requires the manifest mark, whatever other marks
+    (tags) an item has: `manifest` and `manifest and tier0` are offline; `not manifest` and
+    `manifest or tier0` are drift runs (of the selected drift checks).
     """
     text = config.option.markexpr or ""
     if not re.search(r"\bmanifest\b", text):
@@ -106,15 +107,16 @@ def manifest_run(config: pytest.Config) -> bool:
         expression = Expression.compile(text)
     except ParseError:
         return False  # pytest reports the bad expression itself
-    return expression.evaluate(_only_manifest) and not expression.evaluate(_no_mark)
+    others = sorted(set(re.findall(r"[A-Za-z_][\w.-]*", text)) - {"and", "or", "not", "manifest"})[:10]
+    for bits in range(2 ** len(others)):
+        marks = {name for index, name in enumerate(others) if bits >> index & 1}
 
+        def without_manifest(name: str, /, **kwargs: str | int | bool | None) -> bool:
+            return name in marks  # noqa: B023 (used at once, within this iteration)
 
-def _only_manifest(name: str, /, **kwargs: str | int | bool | None) -> bool:
-    return name == "manifest"
-
-
-def _no_mark(name: str, /, **kwargs: str | int | bool | None) -> bool:
-    return False
+        if expression.evaluate(without_manifest):
+            return False  # it selects an item without the manifest mark: a drift check
+    return True
 
 
 def _may_collect_checks(config: pytest.Config, checks: Path) -> bool:

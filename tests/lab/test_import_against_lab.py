@@ -100,3 +100,26 @@ def test_import_errors_are_exit_2_and_write_nothing(lab, tmp_path, mute_server):
     assert done.returncode == 2 and "fix the modules first" in done.stdout
     before["homepage/module.yaml"] = b"schema_version: 2\n"
     assert snapshot(modules) == before
+
+
+def test_the_readme_quick_start_from_an_empty_repo_to_a_checked_host(lab, tmp_path):
+    """Steps 4 to 7 of the README's quick start, with the lab's sshd as the remote host."""
+    platform = tmp_path / "platform"
+    (platform / "modules").mkdir(parents=True)
+    shutil.copy(labctl.INVENTORY, platform / "hosts.yaml")
+    inventory, modules = platform / "hosts.yaml", platform / "modules"
+    done = make_import("HOST=rs2000", f"INVENTORY={inventory}", f"MODULES_DIR={modules}")
+    assert done.returncode == 0, done.stdout
+    # keep what the example platform runs (the lab host also carries the tests' own projects)
+    for path in modules.glob("*/module.yaml"):
+        if yaml.safe_load(path.read_text())["compose"]["project"] != "home-platform":
+            shutil.rmtree(path.parent)
+    adopted = sorted(p.name for p in modules.iterdir())
+    assert len(adopted) >= 6 and "traefik" in adopted
+    validate = subprocess.run(["make", "-s", "validate", f"INVENTORY={inventory}", f"MODULES_DIR={modules}"],
+                              cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert validate.returncode == 0, validate.stdout
+    run = run_suite(tmp_path, inventory=inventory, modules=modules)
+    assert run.rc == 0, run.output
+    assert sorted(run.statuses()) == adopted and set(run.statuses().values()) == {"in_sync"}
+    assert (run.run_dir / "index.html").is_file()

@@ -87,6 +87,8 @@ def test_drift_runs_never_include_the_manifest_checks(lab, tmp_path):
     for args in (["-k", "honcho-redis"], ["-m", "not manifest", "-k", "honcho-redis"]):
         run = run_suite(tmp_path, *args, "--collect-only", "-q")
         assert run.rc == 0 and "test_manifest" not in run.output and "test_image[honcho-redis]" in run.output
+    run = run_suite(tmp_path, "-m", "manifest or tier0", "--collect-only", "-q")  # tier0's drift checks
+    assert run.rc == 0 and "test_manifest" not in run.output and "test_image[honcho-redis]" in run.output
     run = run_suite(tmp_path, "-m", "manifest and tier0", "--collect-only", "-q")
     assert run.rc == 0 and "test_manifest[honcho-redis]" in run.output and "test_manifest[homepage]" not in run.output
     assert "test_image" not in run.output
