@@ -29,7 +29,7 @@ def main() -> int:
     plan = json.loads((latest / "plan.json").read_text())
     found = {(c["module"], c["code"]) for c in plan["changes"]}
     print(f"\ndemo: the suite exited {status} (1 = drift); artifacts of this run in reports/{latest.readlink()}/:")
-    for name in ("plan.json", "report.json", "junit.xml"):
+    for name in ("plan.json", "report.json", "junit.xml", "index.html"):
         print(f"  reports/latest/{name}")
     print("demo: `make lab-up` converges the lab back to the repo's baseline.")
     if status == 1 and found == {("uptime-kuma", "IMAGE_TAG_MISMATCH")}:
