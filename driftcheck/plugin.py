@@ -217,14 +217,25 @@ def _print_plan(state: DriftState) -> None:
             data = data[os.write(1, data):]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[pytest.Item] | None:
+    """Offline runs collect only the manifest checks, drift runs only the drift checks (not even as placeholders)."""
+    if not (callable(obj) and name.startswith("test_")):
+        return None
+    state = collector.config.stash[STATE]
+    if state.checks_dir not in collector.path.parents:
+        return None
+    code = getattr(obj, "__code__", None)
+    manifest_check = "manifest_module" in getattr(code, "co_varnames", ())[:getattr(code, "co_argcount", 0)]
+    return [] if manifest_check != state.manifest_run else None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash[STATE]
     # Offline validation and drift checks never mix: -m manifest runs only the former (a host is
-    # never contacted), any other selection only the latter (-k honcho-redis means its drift checks).
+    # never contacted), any other selection only the latter (-k honcho-redis means its drift checks):
+    # pytest_pycollect_makeitem leaves out the other kind's functions.
     if "manifest_module" in metafunc.fixturenames:
-        if not state.manifest_run:
-            metafunc.parametrize("manifest_module", [])
-            return
         if state.load_errors:
             raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
         metafunc.parametrize("manifest_module", [
@@ -233,9 +244,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     per_module = "drift_module" in metafunc.fixturenames
     if not per_module and "drift_project" not in metafunc.fixturenames:
-        return
-    if state.manifest_run:
-        metafunc.parametrize("drift_module" if per_module else "drift_project", [])
         return
     state.is_drift_run = True
     if state.load_errors:
