@@ -580,6 +580,7 @@ class ArtifactWriter:
 
 
 def _manifest_summary(terminalreporter: Any, state: DriftState) -> None:
+    terminalreporter.ensure_newline()  # after the progress dots, before the section's rule
     terminalreporter.section("driftcheck validate")
     for error in state.load_errors:
         terminalreporter.write_line(f"INVALID  {error.code}: {error}", red=True)
