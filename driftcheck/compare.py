@@ -197,9 +197,7 @@ def check_ports(module: Module, container: ContainerObservation | None) -> Verdi
     if container is None:
         return _missing(module)
     assert module.ports is not None
-    observed = set(container.ports)
-    # docker binds "::" beside "0.0.0.0" for the same port on an IPv6-enabled host: one binding.
-    observed -= {p for p in observed if p.startswith(":::") and "0.0.0.0" + p[2:] in observed}
+    observed = container.published_ports()
     if observed == module.ports:
         return Verdict()
     return Verdict((Change("PORTS_MISMATCH", "desired.ports", _joined(module.ports), _joined(observed)),))

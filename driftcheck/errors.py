@@ -22,12 +22,24 @@ they happen, so the rest of the code only ever sees this tree.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 #: Credentials that can appear in an error line (a DOCKER_HOST URL, a registry login).
 _CREDENTIALS = (
     (re.compile(r"(://)[^/@\s]+@"), r"\1***@"),
     (re.compile(r"(?i)\b(password|passwd|token|secret|auth)([=:]\s*)\S+"), r"\1\2***"),
 )
+
+
+def kind_of(value: Any) -> str:
+    """What a parsed YAML value is, in words ("a mapping", "an integer"), for "expected ..., got ..."."""
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def shown(text: str) -> str:
+    """A string as an error message quotes it: repr'd, at most 80 characters."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def one_line(text: str) -> str:

@@ -28,11 +28,9 @@ from driftcheck.errors import ManifestError, ObservationError
 from driftcheck.imageref import parse_ref
 from driftcheck.inventory import load_inventory
 from driftcheck.manifest import NAME_RE, RESERVED_NAMES, Module, discover, load_module_file
-from driftcheck.observe import ContainerObservation, HostObserver
+from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, HostObserver
 from driftcheck.transport import Transport
 
-PROJECT = "com.docker.compose.project"
-SERVICE = "com.docker.compose.service"
 HEADER = "# yaml-language-server: $schema=../../schema/module.schema.json\n"
 
 
@@ -57,7 +55,7 @@ def undeclared(containers: dict[str, ContainerObservation], modules: list[Module
     claimed_services = {(m.project, m.service) for m in mine}
     groups: dict[tuple[str, str], list[ContainerObservation]] = {}
     for container in containers.values():
-        project, service = container.label(PROJECT), container.label(SERVICE)
+        project, service = container.label(PROJECT_LABEL), container.label(SERVICE_LABEL)
         if project and service:
             groups.setdefault((project, service), []).append(container)
     return [Service(project, service, tuple(sorted(group, key=lambda c: c.name)))
@@ -89,9 +87,7 @@ def manifest_for(service: Service, name: str, host: str, today: str) -> dict[str
         desired["replicas"] = len(service.containers)
     if first.restart_policy != "no":
         desired["restart_policy"] = first.restart_policy
-    ports = set(first.ports)
-    # docker binds "::" beside "0.0.0.0" for one published port: the manifest names it once
-    ports -= {p for p in ports if p.startswith(":::") and "0.0.0.0" + p[2:] in ports}
+    ports = first.published_ports()
     if ports:
         desired["ports"] = sorted(_port_text(p) for p in ports)
     if first.networks:
@@ -178,7 +174,7 @@ def run(host: str, inventory: Path, modules_dir: Path, show: Callable[[Path], st
             continue
         written += 1
         say(f"wrote    {show(path)}  ({label}, {data['image']['ref']}, {data['desired']['state']})")
-    declared = len({(c.label(PROJECT), c.label(SERVICE)) for c in containers.values()}) - len(services)
+    declared = len({(c.label(PROJECT_LABEL), c.label(SERVICE_LABEL)) for c in containers.values()}) - len(services)
     say(f"{written} module(s) written, {declared} compose service(s) already declared, on host {host}; "
         f"commands sent: {len(transport.commands)} ({'; '.join(_short(c) for c in transport.commands)})")
     return status

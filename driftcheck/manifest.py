@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from driftcheck.errors import ManifestError
+from driftcheck.errors import ManifestError, kind_of, shown
 from driftcheck.imageref import DIGEST_RE, MAX_REF_LENGTH, parse_ref
 from driftcheck.schema import validate
 from driftcheck.yamlfile import load_yaml
@@ -133,7 +133,7 @@ class _Fields:
         self.path = path
         self.prefix = prefix
         if not isinstance(data, dict):
-            raise ManifestError(path, prefix or None, f"expected a mapping, got {_kind(data)}")
+            raise ManifestError(path, prefix or None, f"expected a mapping, got {kind_of(data)}")
         self.data = data
 
     def key(self, name: str) -> str:
@@ -158,19 +158,10 @@ class _Fields:
                 raise self.fail(name, f"is required; expected {what or 'a string'}")
             return None
         if not isinstance(value, str):
-            raise self.fail(name, f"expected {what or 'a string'}, got {_kind(value)}")
+            raise self.fail(name, f"expected {what or 'a string'}, got {kind_of(value)}")
         if pattern is not None and not pattern.match(value):
-            raise self.fail(name, f"expected {what or pattern.pattern}, got {_show(value)}")
+            raise self.fail(name, f"expected {what or pattern.pattern}, got {shown(value)}")
         return value
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
-
-
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:77] + "...")
 
 
 def parse_module(data: Any, path: str, folder: str, base: Path | None = None, full_schema: bool = False) -> Module:
@@ -232,7 +223,7 @@ def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Modul
     state = desired.string("state", what="one of running, stopped, absent")
     state = "running" if state is None else state
     if state not in STATES:
-        raise desired.fail("state", f"expected one of running, stopped, absent, got {_show(state)}")
+        raise desired.fail("state", f"expected one of running, stopped, absent, got {shown(state)}")
     runtime = _runtime(desired, state)
 
     ref, digest, pinned = _image(data, path, required=state != "absent")
@@ -252,12 +243,12 @@ def _compose_file(compose: _Fields, base: Path | None) -> str | None:
         return None
     relative = Path(text)
     if not text or relative.is_absolute() or ".." in relative.parts or not PATH_RE.match("/" + text):
-        raise compose.fail("file", f"expected a path inside the module folder, got {_show(text)}")
+        raise compose.fail("file", f"expected a path inside the module folder, got {shown(text)}")
     if base is None:
         return text
     target = base / relative
     if not target.is_file():
-        raise compose.fail("file", f"expected an existing file in the module folder, got {_show(text)}")
+        raise compose.fail("file", f"expected an existing file in the module folder, got {shown(text)}")
     return str(target)
 
 
@@ -266,7 +257,7 @@ def _ignore(top: _Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise top.fail("ignore", f"expected a list of {{check, reason, until}}, got {_kind(raw)}")
+        raise top.fail("ignore", f"expected a list of {{check, reason, until}}, got {kind_of(raw)}")
     waivers: list[Waiver] = []
     for index, item in enumerate(raw):
         entry = _Fields(item, top.path, f"ignore[{index}]")
@@ -274,7 +265,7 @@ def _ignore(top: _Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
         check = entry.string("check", required=True, what=f"one of this module's checks ({', '.join(checks)})")
         if check not in checks:
             raise entry.fail("check", f"expected one of this module's checks ({', '.join(checks)}), got "
-                             f"{_show(str(check))}")
+                             f"{shown(str(check))}")
         if any(w.check == check for w in waivers):
             raise entry.fail("check", f"{check!r} is already ignored by an earlier entry")
         reason = entry.string("reason", required=True, what="a reason (who, why, a ticket)")
@@ -295,7 +286,7 @@ def _until(entry: _Fields) -> date | None:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise entry.fail("until", f"expected a date YYYY-MM-DD, got {_show(str(value))}")
+    raise entry.fail("until", f"expected a date YYYY-MM-DD, got {shown(str(value))}")
 
 
 def _runtime(desired: _Fields, state: str) -> dict[str, Any]:
@@ -344,22 +335,22 @@ def _string_list(fields: _Fields, name: str, what: str, pattern: re.Pattern[str]
     if raw is None:
         return None
     if not isinstance(raw, list):
-        raise fields.fail(name, f"expected a list, each item {what}; got {_kind(raw)}")
+        raise fields.fail(name, f"expected a list, each item {what}; got {kind_of(raw)}")
     for index, item in enumerate(raw):
         if not isinstance(item, str):
-            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {_kind(item)}")
+            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {kind_of(item)}")
         if pattern is not None and not pattern.match(item):
-            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {_show(item)}")
+            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {shown(item)}")
     return raw
 
 
 def _port(fields: _Fields, key: str, text: str) -> str:
     found = PORT_RE.match(text)
     if found is None:
-        raise fields.fail(key, f"expected '[host_ip:]host_port:container_port[/proto]', got {_show(text)}")
+        raise fields.fail(key, f"expected '[host_ip:]host_port:container_port[/proto]', got {shown(text)}")
     host_port, container_port = int(found["host"]), int(found["container"])
     if not (0 < host_port < 65536 and 0 < container_port < 65536):
-        raise fields.fail(key, f"expected ports between 1 and 65535, got {_show(text)}")
+        raise fields.fail(key, f"expected ports between 1 and 65535, got {shown(text)}")
     ip = (found["ip"] or "0.0.0.0").strip("[]")
     return f"{ip}:{host_port}:{container_port}/{found['proto'] or 'tcp'}"
 
@@ -371,7 +362,7 @@ def _mount(fields: _Fields, key: str, text: str) -> tuple[str, str, bool]:
         read_only = parts.pop() == "ro"
     if len(parts) != 2 or not (VOLUME_RE.match(parts[0]) or PATH_RE.match(parts[0])) or not PATH_RE.match(parts[1]):
         raise fields.fail(key, f"expected 'volume:/destination[:ro]' or '/host/path:/destination[:ro]', "
-                          f"got {_show(text)}")
+                          f"got {shown(text)}")
     return parts[0], parts[1], read_only
 
 
@@ -380,13 +371,13 @@ def _tags(top: _Fields) -> tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise top.fail("tags", f"expected a list of tag names, got {_kind(raw)}")
+        raise top.fail("tags", f"expected a list of tag names, got {kind_of(raw)}")
     tags: list[str] = []
     for index, tag in enumerate(raw):
         key = f"tags[{index}]"
         if not isinstance(tag, str) or not TAG_RE.match(tag):
-            shown = _show(tag) if isinstance(tag, str) else _kind(tag)
-            raise top.fail(key, f"expected a tag matching ^[a-z][a-z0-9_]*$, got {shown}")
+            got = shown(tag) if isinstance(tag, str) else kind_of(tag)
+            raise top.fail(key, f"expected a tag matching ^[a-z][a-z0-9_]*$, got {got}")
         if tag in RESERVED_TAGS:
             raise top.fail(key, f"{tag!r} is reserved by pytest or driftcheck")
         if tag not in tags:
@@ -407,13 +398,13 @@ def _image(data: dict[str, Any], path: str, required: bool) -> tuple[str | None,
     assert ref is not None
     if len(ref) > MAX_REF_LENGTH or parse_ref(ref) is None:
         raise image.fail("ref", "expected an image reference [registry/]repository[:tag][@sha256:<64 hex>], "
-                         f"got {_show(ref)}")
+                         f"got {shown(ref)}")
     digest = image.string("digest", DIGEST_RE, what="a digest sha256:<64 lowercase hex>")
     pinned = image.data.get("digest_pinned_in_compose", False)
     if pinned is None:
         pinned = False
     if not isinstance(pinned, bool):
-        raise image.fail("digest_pinned_in_compose", f"expected true or false, got {_kind(pinned)}")
+        raise image.fail("digest_pinned_in_compose", f"expected true or false, got {kind_of(pinned)}")
     return ref, digest, pinned
 
 

@@ -65,6 +65,11 @@ class ContainerObservation:
     def label(self, key: str) -> str | None:
         return dict(self.labels).get(key)
 
+    def published_ports(self) -> set[str]:
+        """Its ports as a set, the "::" binding docker adds beside "0.0.0.0" for one port counted once."""
+        ports = set(self.ports)
+        return ports - {p for p in ports if p.startswith(":::") and "0.0.0.0" + p[2:] in ports}
+
 
 @dataclass(frozen=True)
 class ImageObservation:

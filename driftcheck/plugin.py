@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import re
@@ -25,7 +24,7 @@ from driftcheck.composehash import ComposeError, compose_version, config_hash
 from driftcheck.errors import DriftError, ManifestErrors, ObservationError
 from driftcheck.manifest import Module
 from driftcheck.observe import ContainerObservation, ImageObservation, ListedContainer
-from driftcheck.plan import build_plan, iso, load_previous, new_run_id, write_run
+from driftcheck.plan import build_plan, iso, load_previous, new_run_id, to_json, write_run
 from driftcheck.session import SIGNAL_NAMES, DriftState, ProjectOnHost, install_signal_handlers
 from driftcheck.summary import summary_lines
 
@@ -212,7 +211,7 @@ def _print_plan(state: DriftState) -> None:
     os.close(state.plan_fd)
     state.plan_fd = None
     if state.plan is not None:
-        data = memoryview((json.dumps(state.plan, indent=2) + "\n").encode())
+        data = memoryview(to_json(state.plan))
         while data:
             data = data[os.write(1, data):]
 
@@ -235,19 +234,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Offline validation and drift checks never mix: -m manifest runs only the former (a host is
     # never contacted), any other selection only the latter (-k honcho-redis means its drift checks):
     # pytest_pycollect_makeitem leaves out the other kind's functions.
-    if "manifest_module" in metafunc.fixturenames:
-        if state.load_errors:
-            raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
+    offline = "manifest_module" in metafunc.fixturenames
+    per_module = "drift_module" in metafunc.fixturenames
+    if not (offline or per_module or "drift_project" in metafunc.fixturenames):
+        return
+    state.is_drift_run = state.is_drift_run or not offline
+    if state.load_errors:
+        raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
+    if offline:
         metafunc.parametrize("manifest_module", [
             pytest.param(m, id=m.name, marks=[pytest.mark.manifest, *(getattr(pytest.mark, t) for t in m.tags)])
             for m in state.modules])
         return
-    per_module = "drift_module" in metafunc.fixturenames
-    if not per_module and "drift_project" not in metafunc.fixturenames:
-        return
-    state.is_drift_run = True
-    if state.load_errors:
-        raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
     if not per_module:
         scopes = sorted({ProjectOnHost(m.host, m.project) for m in state.modules}, key=lambda p: (p.host, p.project))
         metafunc.parametrize("drift_project", [

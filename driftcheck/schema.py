@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
-from driftcheck.errors import ManifestError
+from driftcheck.errors import ManifestError, kind_of, shown
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 #: kind -> file in schema/
@@ -86,11 +86,10 @@ def _expected(schema: Any) -> str | None:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return repr(value if len(value) <= 80 else value[:77] + "...")
+        return shown(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return repr(value)
-    return {dict: "a mapping", list: "a list", bool: "a boolean", int: "an integer", float: "a number",
-            type(None): "nothing"}.get(type(value), type(value).__name__)
+    return kind_of(value)
 
 
 def describe(error: ValidationError) -> tuple[str | None, str]:

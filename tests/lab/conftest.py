@@ -179,6 +179,12 @@ def add_module(modules: Path, name: str, host: str, ref: str = "lab/app:1") -> N
         f"  service: {name}\nimage:\n  ref: {ref}\n")
 
 
+def make(target: str, *variables: str) -> subprocess.CompletedProcess[str]:
+    """`make -s <target> VAR=value ...` in the repository, as a user types it."""
+    return subprocess.run(["make", "-s", target, *variables], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
 def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules: Path | None = None,
               env: dict[str, str] | None = None, timeout: float = 120) -> SuiteRun:
     reports = tmp_path / "reports"

@@ -9,15 +9,14 @@ from pathlib import Path
 import labctl
 import yaml
 
-from conftest import REPO, logged_commands, run_suite
+from conftest import REPO, logged_commands, make, run_suite
 from driftcheck.allowlist import check_argv
 
 REMOVED = ("homepage", "traefik", "honcho-redis")
 
 
 def make_import(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-s", "import", *args], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return make("import", *args)
 
 
 def compose_services_on_the_lab() -> set[tuple[str, str]]:
@@ -116,8 +115,7 @@ def test_the_readme_quick_start_from_an_empty_repo_to_a_checked_host(lab, tmp_pa
             shutil.rmtree(path.parent)
     adopted = sorted(p.name for p in modules.iterdir())
     assert len(adopted) >= 6 and "traefik" in adopted
-    validate = subprocess.run(["make", "-s", "validate", f"INVENTORY={inventory}", f"MODULES_DIR={modules}"],
-                              cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    validate = make("validate", f"INVENTORY={inventory}", f"MODULES_DIR={modules}")
     assert validate.returncode == 0, validate.stdout
     run = run_suite(tmp_path, inventory=inventory, modules=modules)
     assert run.rc == 0, run.output

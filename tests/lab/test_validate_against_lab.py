@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import labctl
 import pytest
 
-from conftest import DRIFT_MODULES, REPO, logged_commands, run_suite, sshd_log_count, write_inventory
+from conftest import DRIFT_MODULES, REPO, logged_commands, make, run_suite, sshd_log_count, write_inventory
 
 CONNECTIONS = "Connection from 127.0.0.1"
 
@@ -95,13 +94,11 @@ def test_drift_runs_never_include_the_manifest_checks(lab, tmp_path):
 
 
 def test_make_validate(tmp_path, untouched):
-    done = subprocess.run(["make", "-s", "validate", f"INVENTORY={labctl.INVENTORY}"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = make("validate", f"INVENTORY={labctl.INVENTORY}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "7 passed" in done.stdout
     broken = copy_modules(tmp_path)
     (broken / "homepage" / "module.yaml").write_text("schema_version: 2\nname: homepage\n")
-    done = subprocess.run(["make", "-s", "validate", f"MODULES_DIR={broken}", f"INVENTORY={labctl.INVENTORY}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    done = make("validate", f"MODULES_DIR={broken}", f"INVENTORY={labctl.INVENTORY}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "homepage/module.yaml: key 'host': is required" in done.stdout
