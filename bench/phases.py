@@ -12,12 +12,13 @@ import time
 from typing import Any
 
 from driftcheck import transport
+from driftcheck.records import Output
 
 TIMES: dict[str, Any] = {"commands": []}
 _real_run = transport.Transport.run
 
 
-def _timed_run(self: transport.Transport, argv: Any) -> transport.Output:
+def _timed_run(self: transport.Transport, argv: Any) -> Output:
     started = time.time()
     try:
         return _real_run(self, argv)

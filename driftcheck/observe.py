@@ -10,81 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from driftcheck import codes
 from driftcheck.allowlist import CONTAINER_ID_RE, IMAGE_ID_RE, IMAGE_INSPECT_PREFIX, INSPECT_PREFIX, PS_ARGV, PS_HEADER
 from driftcheck.errors import ObservationError, one_line
-from driftcheck.transport import Output, Transport
+from driftcheck.records import KEPT_LABELS, ContainerObservation, ImageObservation, ListedContainer, Output
+from driftcheck.transport import Transport
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
-COMPOSE_VERSION_LABEL = "com.docker.compose.version"
-#: Labels that may leave the observation boundary (the ones the checks read); every other is dropped.
-KEPT_LABELS = (PROJECT_LABEL, SERVICE_LABEL, CONFIG_HASH_LABEL, COMPOSE_VERSION_LABEL)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ContainerObservation:
-    """One container as `docker inspect --type container` showed it, redacted."""
-
-    #: container name without the leading slash
-    name: str
-    #: full container id
-    id: str
-    #: State.Status: created, running, paused, restarting, removing, exited or dead
-    status: str
-    #: Config.Image: the image reference the container was created from
-    configured_image: str
-    #: Image: the id of the image the container runs
-    image_id: str
-    #: the compose labels the checks read (project, service); nothing else
-    labels: tuple[tuple[str, str], ...]
-    #: HostConfig.RestartPolicy: no, always, unless-stopped, on-failure or on-failure:N
-    restart_policy: str = "no"
-    #: RestartCount: how often the engine restarted it since it was created
-    restart_count: int = 0
-    #: State.Restarting
-    restarting: bool = False
-    #: HostConfig.PortBindings as host_ip:host_port:container_port/proto, sorted
-    ports: tuple[str, ...] = ()
-    #: the names of the variables in Config.Env (never their values)
-    env_names: tuple[str, ...] = ()
-    #: sha256 of each variable's value, to compare with env_digests; never shown anywhere
-    env_digests: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    #: volume and bind mounts as (type, volume name or host path, destination, read_only); never
-    #: shown, except bind sources never and the rest only in a MOUNTS_MISMATCH
-    mounts: tuple[tuple[str, str, str, bool], ...] = field(default=(), repr=False)
-    #: names of the networks it is attached to, sorted
-    networks: tuple[str, ...] = ()
-    #: State.Health.Status (starting, healthy, unhealthy), None without a healthcheck
-    health: str | None = None
-
-    def label(self, key: str) -> str | None:
-        return dict(self.labels).get(key)
-
-    def published_ports(self) -> set[str]:
-        """Its ports as a set, the "::" binding docker adds beside "0.0.0.0" for one port counted once."""
-        ports = set(self.ports)
-        return ports - {p for p in ports if p.startswith(":::") and "0.0.0.0" + p[2:] in ports}
-
-
-@dataclass(frozen=True)
-class ImageObservation:
-    """One image as `docker image inspect` showed it."""
-
-    #: image id, sha256:<hex>
-    id: str
-    #: every tag of this image id
-    repo_tags: tuple[str, ...]
-    #: every repository digest of this image id (`repo@sha256:…`)
-    repo_digests: tuple[str, ...]
-
-
 def _invalid(host: str, what: str) -> ObservationError:
-    return ObservationError(host, "OBSERVATION_INVALID", f"{what}; is the remote `docker` the Docker CLI?")
+    return ObservationError(host, codes.OBSERVATION_INVALID, f"{what}; is the remote `docker` the Docker CLI?")
 
 
 def _stderr_line(output: Output) -> str:
@@ -92,22 +30,8 @@ def _stderr_line(output: Output) -> str:
 
 
 def _unavailable(host: str, what: str, output: Output) -> ObservationError:
-    return ObservationError(host, "DOCKER_UNAVAILABLE", f"`{what}` failed on the host: {_stderr_line(output)}; "
+    return ObservationError(host, codes.DOCKER_UNAVAILABLE, f"`{what}` failed on the host: {_stderr_line(output)}; "
                             "is dockerd running, and is the SSH user in the docker group?")
-
-
-@dataclass(frozen=True)
-class ListedContainer:
-    """One row of `docker ps --all`: every container on the host, with its compose labels."""
-
-    #: full container id
-    id: str
-    #: its name (docker lists one per container)
-    name: str
-    #: com.docker.compose.project, "" when unlabelled
-    project: str
-    #: com.docker.compose.service, "" when unlabelled
-    service: str
 
 
 def parse_listing(host: str, stdout: bytes) -> tuple[ListedContainer, ...]:
@@ -313,7 +237,7 @@ class HostObserver:
     def _observe_containers(self) -> dict[str, ContainerObservation]:
         ps = self.transport.run(PS_ARGV)
         if ps.rc == 127:
-            raise ObservationError(self.host, "DOCKER_UNAVAILABLE", "`docker` was not found on the remote "
+            raise ObservationError(self.host, codes.DOCKER_UNAVAILABLE, "`docker` was not found on the remote "
                                    f"user's PATH ({_stderr_line(ps)}); install the Docker CLI or fix that PATH")
         if ps.rc != 0:
             raise _unavailable(self.host, "docker ps", ps)
