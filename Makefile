@@ -23,6 +23,9 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	# The drift plugin (-p driftcheck.plugin in pytest.ini) imports from this checkout under any
+	# entry point: .venv/bin/pytest too, not only python -m pytest from the repository.
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "driftcheck-checkout.pth").write_text("$(CURDIR)\n")'
 	touch $@
 
 lab-up: setup
@@ -41,7 +44,8 @@ demo: lab-up
 test: setup
 	$(PY) -m ruff check driftcheck checks tests lab bench
 	$(PY) -m mypy
-	$(PY) -m pytest tests/unit -q
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/unit -q
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/plugin -q
 	$(MAKE) lab-up
 	status=0; $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
 

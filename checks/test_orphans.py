@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from driftcheck import compare
 
-
-def test_orphans(drift_orphans, drift_verdict):
+def test_orphans(drift_check):
     """No container of the project runs that no module claims (by its service or its container name)."""
-    project, modules, listing = drift_orphans
-    drift_verdict(compare.check_orphans(project, modules, listing))
+    drift_check()

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from driftcheck import codes
 from driftcheck.errors import DriftError
 
 #: seconds a local `docker-compose` may take
@@ -28,7 +29,7 @@ COMPOSE_TIMEOUT = 30
 class ComposeError(DriftError):
     """The repo's compose file could not be turned into a config hash."""
 
-    code = "COMPOSE_CONFIG_INVALID"
+    code = codes.COMPOSE_CONFIG_INVALID
 
 
 def compose_binary() -> str:

@@ -5,6 +5,8 @@
     │                                a module.yaml or hosts.yaml is invalid
     │                                (code MANIFEST_INVALID or INVENTORY_INVALID)
     ├── ManifestErrors(errors)       several of those, found in one load
+    ├── ComposeError                 a module's compose.file does not render its service
+    │                                locally (COMPOSE_CONFIG_INVALID; composehash.py)
     ├── ObservationError(host, code, message)
     │   │                            a host could not be observed (HOST_UNREACHABLE,
     │   │                            AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH,
@@ -16,13 +18,16 @@
                                      about to be sent; raised before it leaves the process
 
 Third-party exceptions (yaml, paramiko, socket, json) are translated into these where
-they happen, so the rest of the code only ever sees this tree.
+they happen, so the rest of the code only ever sees this tree. Every code is defined once,
+in codes.py. tests/unit/test_registry.py checks that this tree names every exception class.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from driftcheck import codes
 
 #: Credentials that can appear in an error line (a DOCKER_HOST URL, a registry login).
 _CREDENTIALS = (
@@ -54,13 +59,13 @@ def one_line(text: str) -> str:
 class DriftError(Exception):
     """Base of every error driftcheck raises on purpose."""
 
-    code = "DRIFT_ERROR"
+    code: str = codes.DRIFT_ERROR
 
 
 class ManifestError(DriftError):
     """A manifest or the inventory is invalid: names the file, the key and what was expected."""
 
-    def __init__(self, path: str, key: str | None, problem: str, code: str = "MANIFEST_INVALID"):
+    def __init__(self, path: str, key: str | None, problem: str, code: str = codes.MANIFEST_INVALID):
         self.path = path
         self.key = key
         self.problem = problem
@@ -72,7 +77,7 @@ class ManifestError(DriftError):
 class ManifestErrors(DriftError):
     """Every problem found while loading the manifests and the inventory."""
 
-    code = "MANIFEST_INVALID"
+    code = codes.MANIFEST_INVALID
 
     def __init__(self, errors: list[ManifestError]):
         self.errors = errors
@@ -93,13 +98,13 @@ class ConnectionDropped(ObservationError):
     """An established SSH connection was lost during a command."""
 
     def __init__(self, host: str, message: str):
-        super().__init__(host, "HOST_UNREACHABLE", message)
+        super().__init__(host, codes.HOST_UNREACHABLE, message)
 
 
 class SafetyViolation(DriftError):
     """A command outside the read-only allowlist was about to be sent to a host."""
 
-    code = "SAFETY_VIOLATION"
+    code = codes.SAFETY_VIOLATION
 
     def __init__(self, command: str, reason: str):
         self.command = command

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from driftcheck.summary import LABELS
+from driftcheck.verdict import shown
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #1b1b1b; }
@@ -32,8 +33,9 @@ def _items(entries: list[str]) -> str:
 
 
 def _module_row(module: dict[str, Any]) -> str:
-    changes = [f"<code>{_e(c['code'])}</code> {_e(c['field'])}: desired <code>{_e(c['desired'])}</code>, "
-               f"observed <code>{_e(c['observed'])}</code>" for c in module["changes"]]
+    changes = [f"<code>{_e(c['code'])}</code> {_e(c['field'])}: desired <code>{_e(shown(c['desired']))}</code>, "
+               f"observed <code>{_e(shown(c['observed']))}</code>"
+               + (f" ({_e(c['message'])})" if c.get("message") else "") for c in module["changes"]]
     if module["error"]:
         changes.append(f"<code>{_e(module['error']['code'])}</code> {_e(module['error']['message'])}")
     warnings = [f"<code>{_e(w['code'])}</code> {_e(w['message'])}" for w in module["warnings"]]

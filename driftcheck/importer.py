@@ -28,7 +28,9 @@ from driftcheck.errors import ManifestError, ObservationError
 from driftcheck.imageref import parse_ref
 from driftcheck.inventory import load_inventory
 from driftcheck.manifest import NAME_RE, RESERVED_NAMES, Module, discover, load_module_file
-from driftcheck.observe import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, HostObserver
+from driftcheck.observe import HostObserver
+from driftcheck.options import OPTIONS, RunOptions
+from driftcheck.records import PROJECT_LABEL, SERVICE_LABEL, ContainerObservation
 from driftcheck.transport import Transport
 
 HEADER = "# yaml-language-server: $schema=../../schema/module.schema.json\n"
@@ -183,22 +185,19 @@ def run(host: str, inventory: Path, modules_dir: Path, show: Callable[[Path], st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make import", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="", help="the inventory name of the host to adopt")
-    parser.add_argument("--inventory", default=os.environ.get("DRIFT_INVENTORY") or "hosts.yaml")
-    parser.add_argument("--modules-dir", default=os.environ.get("DRIFT_MODULES_DIR") or "modules")
+    for option in OPTIONS:
+        if option.dest in ("inventory", "modules_dir"):
+            parser.add_argument(option.flag, dest=option.dest, default=None, metavar=option.metavar,
+                                help=f"{option.help} (env {option.env})")
     args = parser.parse_args(argv)
     if not args.host:
         print("ERROR: which host? make import HOST=<inventory name> [INVENTORY=...] [MODULES_DIR=...]", file=sys.stderr)
         return 2
-    cwd = Path.cwd()
-
-    def show(path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(cwd))
-        except ValueError:
-            return str(path)
-
-    return run(args.host, Path(os.path.expanduser(args.inventory)), Path(os.path.expanduser(args.modules_dir)),
-               show, lambda line: print(line, flush=True))
+    # The same options as a run: --inventory and --modules-dir, or DRIFT_INVENTORY and
+    # DRIFT_MODULES_DIR, relative to where it runs; by default the project's own.
+    root = Path(__file__).resolve().parent.parent
+    options = RunOptions.build(root, Path.cwd(), vars(args), os.environ)
+    return run(args.host, options.inventory, options.modules_dir, options.show, lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from driftcheck import codes
 from driftcheck.errors import ManifestError
 from driftcheck.schema import validate
 from driftcheck.yamlfile import load_yaml
@@ -18,7 +19,7 @@ USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 POLICIES = ("strict", "accept-new")
-CODE = "INVENTORY_INVALID"
+CODE = codes.INVENTORY_INVALID
 MAX_TIMEOUT = 600.0
 
 

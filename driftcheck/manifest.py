@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from driftcheck.errors import ManifestError, kind_of, shown
+from driftcheck.fields import Fields
 from driftcheck.imageref import DIGEST_RE, MAX_REF_LENGTH, parse_ref
+from driftcheck.registry import checks_for
 from driftcheck.schema import validate
 from driftcheck.yamlfile import load_yaml
 
@@ -34,14 +36,6 @@ PATH_RE = re.compile(r"^/[A-Za-z0-9_.@+/-]{0,254}$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 #: the desired keys whose checks compare the container's runtime configuration (SPEC §2)
 RUNTIME_KEYS = ("replicas", "restart_policy", "ports", "env_keys", "env_digests", "mounts", "networks", "health")
-#: the checks of every module that is not desired absent; an absent one gets only "exists"
-CORE_CHECKS = ("exists", "labels", "state", "image")
-#: checks that exist only for a module declaring one of their keys under desired:
-OPTIONAL_CHECKS = {
-    "replicas": ("replicas",), "restart_policy": ("restart_policy",), "ports": ("ports",),
-    "env": ("env_keys", "env_digests"), "mounts": ("mounts",), "networks": ("networks",), "health": ("health",),
-    "config_hash": ("compose_file",),
-}
 DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
@@ -115,53 +109,11 @@ class Module:
 
     @property
     def checks(self) -> tuple[str, ...]:
-        """The checks this module gets (test_<check>[<module>])."""
-        if self.state == "absent":
-            return ("exists",)
-        declared = [check for check, keys in OPTIONAL_CHECKS.items()
-                    if any(getattr(self, key) is not None for key in keys)]
-        return (*CORE_CHECKS, *declared)
+        """The checks this module gets (test_<check>[<module>]), from the check registry."""
+        return checks_for(self)
 
     def waiver(self, check: str) -> Waiver | None:
         return next((w for w in self.ignore if w.check == check), None)
-
-
-class _Fields:
-    """Typed access to one mapping of a manifest, recording which keys were read."""
-
-    def __init__(self, data: Any, path: str, prefix: str):
-        self.path = path
-        self.prefix = prefix
-        if not isinstance(data, dict):
-            raise ManifestError(path, prefix or None, f"expected a mapping, got {kind_of(data)}")
-        self.data = data
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def fail(self, name: str, problem: str) -> ManifestError:
-        return ManifestError(self.path, self.key(name), problem)
-
-    def check_keys(self, allowed: set[str]) -> None:
-        for raw in self.data:
-            if not isinstance(raw, str):
-                raise ManifestError(self.path, self.prefix or None, f"keys must be strings, got {raw!r}")
-            if raw not in allowed:
-                expected = ", ".join(sorted(allowed))
-                raise self.fail(raw, f"unknown key; expected one of: {expected}")
-
-    def string(self, name: str, pattern: re.Pattern[str] | None = None, *,
-               required: bool = False, what: str = "") -> str | None:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                raise self.fail(name, f"is required; expected {what or 'a string'}")
-            return None
-        if not isinstance(value, str):
-            raise self.fail(name, f"expected {what or 'a string'}, got {kind_of(value)}")
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(name, f"expected {what or pattern.pattern}, got {shown(value)}")
-        return value
 
 
 def parse_module(data: Any, path: str, folder: str, base: Path | None = None, full_schema: bool = False) -> Module:
@@ -185,7 +137,7 @@ def parse_module(data: Any, path: str, folder: str, base: Path | None = None, fu
 
 
 def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Module:
-    top = _Fields(data, path, "")
+    top = Fields(data, path, "")
     top.check_keys({"schema_version", "name", "description", "host", "tags", "compose", "desired", "image",
                     "ignore"})
     version = data.get("schema_version")
@@ -206,7 +158,7 @@ def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Modul
     assert host is not None
     tags = _tags(top)
 
-    compose = _Fields(data.get("compose"), path, "compose")
+    compose = Fields(data.get("compose"), path, "compose")
     compose.check_keys({"project", "service", "container_name", "file"})
     project = compose.string("project", PROJECT_RE, required=True,
                              what="a compose project name matching ^[a-z0-9][a-z0-9_-]*$")
@@ -218,7 +170,7 @@ def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Modul
     compose_file = _compose_file(compose, base)
 
     desired_data = data.get("desired", {})
-    desired = _Fields({} if desired_data is None else desired_data, path, "desired")
+    desired = Fields({} if desired_data is None else desired_data, path, "desired")
     desired.check_keys({"state", *RUNTIME_KEYS})
     state = desired.string("state", what="one of running, stopped, absent")
     state = "running" if state is None else state
@@ -236,7 +188,7 @@ def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Modul
     return replace(module, ignore=_ignore(top, module.checks))
 
 
-def _compose_file(compose: _Fields, base: Path | None) -> str | None:
+def _compose_file(compose: Fields, base: Path | None) -> str | None:
     """compose.file: a file in the module's folder (or below it), never outside."""
     text = compose.string("file", what="a compose file path relative to the module folder")
     if text is None:
@@ -252,7 +204,7 @@ def _compose_file(compose: _Fields, base: Path | None) -> str | None:
     return str(target)
 
 
-def _ignore(top: _Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
+def _ignore(top: Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
     raw = top.data.get("ignore")
     if raw is None:
         return ()
@@ -260,7 +212,7 @@ def _ignore(top: _Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
         raise top.fail("ignore", f"expected a list of {{check, reason, until}}, got {kind_of(raw)}")
     waivers: list[Waiver] = []
     for index, item in enumerate(raw):
-        entry = _Fields(item, top.path, f"ignore[{index}]")
+        entry = Fields(item, top.path, f"ignore[{index}]")
         entry.check_keys({"check", "reason", "until"})
         check = entry.string("check", required=True, what=f"one of this module's checks ({', '.join(checks)})")
         if check not in checks:
@@ -275,7 +227,7 @@ def _ignore(top: _Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
     return tuple(waivers)
 
 
-def _until(entry: _Fields) -> date | None:
+def _until(entry: Fields) -> date | None:
     value = entry.data.get("until")
     if value is None:
         return None
@@ -289,7 +241,7 @@ def _until(entry: _Fields) -> date | None:
     raise entry.fail("until", f"expected a date YYYY-MM-DD, got {shown(str(value))}")
 
 
-def _runtime(desired: _Fields, state: str) -> dict[str, Any]:
+def _runtime(desired: Fields, state: str) -> dict[str, Any]:
     """The optional runtime keys of desired:, each normalised for comparison."""
     found: dict[str, Any] = {}
     for key in RUNTIME_KEYS:
@@ -316,7 +268,7 @@ def _runtime(desired: _Fields, state: str) -> dict[str, Any]:
     found["env_keys"] = None if env_keys is None else tuple(dict.fromkeys(env_keys))
     digests = desired.data.get("env_digests")
     if digests is not None:
-        table = _Fields(digests, desired.path, "desired.env_digests")
+        table = Fields(digests, desired.path, "desired.env_digests")
         for name in table.data:
             if not isinstance(name, str) or not ENV_NAME_RE.match(name):
                 raise table.fail(str(name), "expected a variable name as the key")
@@ -330,7 +282,7 @@ def _runtime(desired: _Fields, state: str) -> dict[str, Any]:
     return found
 
 
-def _string_list(fields: _Fields, name: str, what: str, pattern: re.Pattern[str] | None = None) -> list[str] | None:
+def _string_list(fields: Fields, name: str, what: str, pattern: re.Pattern[str] | None = None) -> list[str] | None:
     raw = fields.data.get(name)
     if raw is None:
         return None
@@ -344,7 +296,7 @@ def _string_list(fields: _Fields, name: str, what: str, pattern: re.Pattern[str]
     return raw
 
 
-def _port(fields: _Fields, key: str, text: str) -> str:
+def _port(fields: Fields, key: str, text: str) -> str:
     found = PORT_RE.match(text)
     if found is None:
         raise fields.fail(key, f"expected '[host_ip:]host_port:container_port[/proto]', got {shown(text)}")
@@ -355,7 +307,7 @@ def _port(fields: _Fields, key: str, text: str) -> str:
     return f"{ip}:{host_port}:{container_port}/{found['proto'] or 'tcp'}"
 
 
-def _mount(fields: _Fields, key: str, text: str) -> tuple[str, str, bool]:
+def _mount(fields: Fields, key: str, text: str) -> tuple[str, str, bool]:
     parts = text.split(":")
     read_only = False
     if len(parts) == 3 and parts[2] in ("ro", "rw"):
@@ -366,7 +318,7 @@ def _mount(fields: _Fields, key: str, text: str) -> tuple[str, str, bool]:
     return parts[0], parts[1], read_only
 
 
-def _tags(top: _Fields) -> tuple[str, ...]:
+def _tags(top: Fields) -> tuple[str, ...]:
     raw = top.data.get("tags")
     if raw is None:
         return ()
@@ -392,7 +344,7 @@ def _image(data: dict[str, Any], path: str, required: bool) -> tuple[str | None,
             raise ManifestError(path, "image", "is required unless desired.state is absent; "
                                 "expected a mapping with 'ref'")
         return None, None, False
-    image = _Fields(raw, path, "image")
+    image = Fields(raw, path, "image")
     image.check_keys({"ref", "digest", "digest_pinned_in_compose"})
     ref = image.string("ref", required=True, what="an image reference [registry/]repository[:tag][@sha256:<64 hex>]")
     assert ref is not None

@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from driftcheck import codes
+
 if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
@@ -49,7 +51,7 @@ def jsonable(data: Any, display: str, code: str, where: str = "") -> Any:
     return data
 
 
-def validate(kind: str, data: Any, display: str, code: str = "MANIFEST_INVALID") -> None:
+def validate(kind: str, data: Any, display: str, code: str = codes.MANIFEST_INVALID) -> None:
     """Raise a ManifestError naming the file, the key and what was expected, for the most relevant problem."""
     instance = jsonable(data, display, code)
     from jsonschema.exceptions import best_match

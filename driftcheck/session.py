@@ -4,51 +4,61 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from driftcheck import codes
+from driftcheck.compare import ProjectOnHost
 from driftcheck.errors import ManifestError, ObservationError
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import Module, discover
 from driftcheck.observe import HostObserver
+from driftcheck.options import RunOptions
+from driftcheck.plan import CheckOutcome, HostRecord, Plan, Problem, RunError
 from driftcheck.transport import Transport
 
+#: what a drift check is parametrized with: a module, or a compose project on a host (orphans)
+Subject = Module | ProjectOnHost
 
-@dataclass(frozen=True)
-class ProjectOnHost:
-    """One compose project on one host: the scope of an orphans check."""
 
-    host: str
-    project: str
+def subject_id(subject: Subject) -> str:
+    """The test id's parameter: the module name, or <host>/<project> for an orphans check."""
+    return subject.name if isinstance(subject, Module) else f"{subject.host}/{subject.project}"
 
-    @property
-    def pseudo_module(self) -> str:
-        return f"orphans@{self.host}/{self.project}"
+
+def base_outcome(check: str, subject: Subject) -> CheckOutcome:
+    """A selected check before it has run."""
+    if isinstance(subject, Module):
+        return CheckOutcome(subject.name, subject.host, subject.container_name, check)
+    return CheckOutcome(subject.pseudo_module, subject.host, None, check, pseudo=True)
 
 
 @dataclass
-class DriftState:
+class RunState:
     """Everything the plugin keeps for one pytest session."""
 
-    #: the project root, for showing paths
-    root: Path
+    options: RunOptions
     run_id: str
     started: datetime
-    modules_dir: Path
-    inventory: Path
-    reports_dir: Path
-    plan_out: Path | None
-    junit_tmp: Path | None
+    #: -m manifest: offline validation, no host contacted, no plan written
+    offline: bool
+    #: the run collects drift checks: it observes, writes a plan and remaps the exit status
+    drift: bool
+    #: an xdist worker: observes only the hosts of its own tests, writes nothing, remaps nothing
+    worker: bool
+    #: the earlier run's plan (--compare-with)
+    previous: dict[str, Any] | None = None
     modules: list[Module] = field(default_factory=list)
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     load_errors: list[ManifestError] = field(default_factory=list)
-    is_drift_run: bool = False
-    #: -m manifest: offline validation, no host contacted, no plan written
-    manifest_run: bool = False
-    #: --drift-format json: the real stdout, kept for the plan while fd 1 points at stderr
-    plan_fd: int | None = None
+    #: every selected drift check by node id, with its subject and, as reports arrive, its outcome
+    subjects: dict[str, Subject] = field(default_factory=dict)
+    outcomes: dict[str, CheckOutcome] = field(default_factory=dict)
+    #: under xdist, the controller's record of every host the workers observed
+    worker_hosts: dict[str, HostRecord] = field(default_factory=dict)
+    observations: Observations | None = None
     #: how the run was interrupted ("SIGTERM", "Ctrl-C (SIGINT)"), or None
     interrupted: str | None = None
     #: the last SIGTERM/SIGINT received
@@ -57,48 +67,26 @@ class DriftState:
     #: artifacts are always finished (that takes milliseconds)
     finishing: bool = False
     previous_handlers: dict[int, Any] = field(default_factory=dict)
-    selected: dict[str, dict[str, Any]] = field(default_factory=dict)
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    run_errors: list[dict[str, Any]] = field(default_factory=list)
-    observers: dict[str, HostObserver] = field(default_factory=dict)
-    #: hosts whose observation has been started (each host is observed once per process)
-    observed_hosts: set[str] = field(default_factory=set)
-    #: hosts with a selected image check (only those get a `docker image inspect`)
-    image_hosts: set[str] = field(default_factory=set)
-    #: an xdist worker: observes only the hosts of its own tests, writes nothing, remaps nothing
-    worker: bool = False
-    #: under xdist, the controller's record of every host the workers observed
-    worker_hosts: list[dict[str, Any]] = field(default_factory=list)
-    #: xdist's controller: it runs no test and collects nothing; workers report to it
-    xdist_controller: bool = False
-    checks_dir: Path = Path("checks")
-    #: the earlier run's plan (--compare-with)
-    previous: dict[str, Any] | None = None
-    plan: dict[str, Any] | None = None
-    run_dir: Path | None = None
-    write_error: str | None = None
-
-    def show(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(self.root))
-        except ValueError:
-            return str(path)
+    #: --drift-format json: the real stdout, which gets the plan alone at the end
+    plan_stdout: TextIO | None = None
+    plan: Plan | None = None
 
     def load(self) -> None:
+        show = self.options.show
         try:
             # Offline validation runs where the deploy key may not be (a PR pipeline): files named
             # by the inventory are checked when a run connects, not by -m manifest.
-            self.hosts = load_inventory(self.inventory, self.show(self.inventory), check_files=not self.manifest_run,
-                                        full_schema=self.manifest_run)
+            self.hosts = load_inventory(self.options.inventory, show(self.options.inventory),
+                                        check_files=not self.offline, full_schema=self.offline)
         except ManifestError as exc:
             self.load_errors.append(exc)
-        self.modules, errors = discover(self.modules_dir, self.show, full_schema=self.manifest_run)
+        self.modules, errors = discover(self.options.modules_dir, show, full_schema=self.offline)
         self.load_errors += errors
         seen: dict[tuple[str, str], Module] = {}
         for module in self.modules:
             if self.hosts and module.host not in self.hosts:
                 self.load_errors.append(ManifestError(
-                    module.path, "host", f"expected a host of {self.show(self.inventory)} "
+                    module.path, "host", f"expected a host of {show(self.options.inventory)} "
                     f"({', '.join(sorted(self.hosts))}), got {module.host!r}"))
             other = seen.setdefault((module.host, module.container_name), module)
             if other is not module:
@@ -106,31 +94,73 @@ class DriftState:
                     module.path, "compose", f"resolves to container {module.container_name} on host "
                     f"{module.host}, which module {other.name} ({other.path}) already declares"))
 
-    def observer(self, host: str) -> HostObserver:
-        if host not in self.observers:
-            mine = [s for s in self.selected.values() if s["host"] == host]
-            by_name = {m.name: m for m in self.modules}
-            refs = {by_name[s["module"]].image_ref for s in mine if s["check"] == "image" and not s.get("pseudo")}
-            self.observers[host] = HostObserver(Transport(self.hosts[host]),
-                                                {s["container"] for s in mine if s["container"]},
-                                                {r for r in refs if r})
-        return self.observers[host]
+    def projects(self) -> list[ProjectOnHost]:
+        """Every compose project some module uses, per host, with the modules that claim it."""
+        keys = sorted({(m.host, m.project) for m in self.modules})
+        return [ProjectOnHost(host, project, tuple(m for m in self.modules if (m.host, m.project) == (host, project)))
+                for host, project in keys]
 
-    def observed(self, host: str) -> HostObserver:
+    def select(self, nodeid: str, check: str, subject: Subject) -> None:
+        self.subjects[nodeid] = subject
+        self.outcomes[nodeid] = base_outcome(check, subject)
+
+    def run_errors(self) -> list[RunError]:
+        """The run's own errors: invalid files, an empty selection, an interruption."""
+        errors = [RunError(e.code, e.problem, file=e.path, key=e.key) for e in self.load_errors]
+        if not self.load_errors and not self.outcomes:
+            errors.append(RunError(codes.NO_MODULES_SELECTED, "no module matched the selection (-k/-m) or no "
+                                   "module is declared; check the -k/-m expression against the module names "
+                                   "and tags"))
+        if self.interrupted:
+            errors.append(RunError(codes.INTERRUPTED, f"the run was stopped by {self.interrupted}; checks that had "
+                                   "not run are NOT_CHECKED; nothing was changed on any host; run it again"))
+        return errors
+
+    def host_records(self) -> list[HostRecord]:
+        mine = self.observations.host_records() if self.observations is not None else []
+        records = {r.host: r for r in mine}
+        for name, record in self.worker_hosts.items():
+            records[name] = records[name].merged(record) if name in records else record
+        return [records[name] for name in sorted(records)]
+
+
+class Observations:
+    """The run's observers, one per host: each host is observed once, all hosts at once."""
+
+    def __init__(self, hosts: dict[str, HostConfig], subjects: Iterable[tuple[str, Subject]], worker: bool):
+        self.hosts = hosts
+        self.worker = worker
+        self.wanted: dict[str, set[str]] = {}
+        self.refs: dict[str, set[str]] = {}
+        #: hosts with a selected image check (only those get a `docker image inspect`)
+        self.image_hosts: set[str] = set()
+        for check, subject in subjects:
+            wanted = self.wanted.setdefault(subject.host, set())
+            if isinstance(subject, Module):
+                wanted.add(subject.container_name)
+                if check == "image" and subject.image_ref:
+                    self.refs.setdefault(subject.host, set()).add(subject.image_ref)
+                    self.image_hosts.add(subject.host)
+        self.observers: dict[str, HostObserver] = {}
+        self.lock = threading.Lock()
+
+    def observer(self, host: str) -> HostObserver:
         """The host's observer once it has observed; the first call observes every selected host at once.
 
         Hosts are observed concurrently, each in its own thread over its own connection, so a run
         takes about as long as its slowest host. An xdist worker observes only the host asked
         for: the hosts of its own tests (--dist loadgroup keeps each host on one worker).
         """
-        if host not in self.observed_hosts:
-            hosts = [host] if self.worker else sorted({s["host"] for s in self.selected.values()} | {host})
-            self._observe([h for h in hosts if h not in self.observed_hosts])
+        with self.lock:
+            if host not in self.observers:
+                hosts = [host] if self.worker else sorted(set(self.wanted) | {host})
+                self._observe([h for h in hosts if h not in self.observers])
         return self.observers[host]
 
     def _observe(self, hosts: list[str]) -> None:
-        observers = [self.observer(h) for h in hosts]
-        self.observed_hosts.update(hosts)
+        for host in hosts:
+            self.observers[host] = HostObserver(Transport(self.hosts[host]), self.wanted.get(host, set()),
+                                                self.refs.get(host, set()))
 
         def observe(observer: HostObserver) -> None:
             try:
@@ -140,27 +170,31 @@ class DriftState:
             except ObservationError:
                 pass  # cached by the observer: each affected check reports it
 
-        if len(observers) == 1:
-            observe(observers[0])
+        if len(hosts) == 1:
+            observe(self.observers[hosts[0]])
             return
-        threads = [threading.Thread(target=observe, args=(o,), name=f"driftcheck-{o.host}", daemon=True)
-                   for o in observers]
+        threads = [threading.Thread(target=observe, args=(self.observers[h],), name=f"driftcheck-{h}", daemon=True)
+                   for h in hosts]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
 
-    def host_records(self) -> list[dict[str, Any]]:
+    def host_records(self) -> list[HostRecord]:
         """Per host: every command sent, seconds spent, the error (hosts[] of the plan)."""
-        return [{"host": name, "commands": list(o.transport.commands), "seconds": round(o.transport.seconds, 3),
-                 "error": None if o.error is None else {"code": o.error.code, "message": o.error.message}}
+        return [HostRecord(name, tuple(o.transport.commands), round(o.transport.seconds, 3),
+                           None if o.error is None else Problem(o.error.code, o.error.message))
                 for name, o in sorted(self.observers.items())]
+
+    def close(self) -> None:
+        for observer in self.observers.values():
+            observer.transport.close()
 
 
 SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)"}
 
 
-def install_signal_handlers(state: DriftState) -> None:
+def install_signal_handlers(state: RunState) -> None:
     """SIGTERM (a CI job cancelled, a systemd stop) ends the run the way Ctrl-C does: with a plan."""
 
     def handler(signum: int, frame: Any) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from driftcheck.verdict import shown
+
 LABELS = {"in_sync": "in sync", "drift": "DRIFT", "error": "ERROR"}
 COLOURS = {"in_sync": "green", "drift": "yellow", "error": "red"}
 HEADER = ("MODULE", "HOST", "STATUS", "CHANGES")
@@ -18,7 +20,7 @@ Line = list[tuple[str, str | None]]
 
 
 def _changes(module: dict[str, Any]) -> list[str]:
-    items = [f"{c['code']} {c['field']}: {c['desired']} → {c['observed']}" for c in module["changes"]]
+    items = [f"{c['code']} {c['field']}: {shown(c['desired'])} → {shown(c['observed'])}" for c in module["changes"]]
     if module["error"]:
         items.append(f"{module['error']['code']}: {module['error']['message']}")
     items += [f"warning {w['code']}" for w in module["warnings"]]  # its message is in the plan

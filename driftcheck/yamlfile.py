@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from driftcheck import codes
 from driftcheck.errors import ManifestError
 
 #: A manifest is a few hundred bytes; anything this large is a mistake or an attack.
@@ -30,7 +31,7 @@ class _StrictLoader(_Base):  # type: ignore[misc]
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
-def load_yaml(path: Path, display: str, code: str = "MANIFEST_INVALID") -> Any:
+def load_yaml(path: Path, display: str, code: str = codes.MANIFEST_INVALID) -> Any:
     """Read and parse one YAML file, translating every failure into a ManifestError."""
     try:
         raw = path.read_bytes()

@@ -1,0 +1,122 @@
+"""How one drift check runs: its fixtures observe what the registry says it needs (a failure is
+a setup error), judge with the registry's pure function and the run's policy, and record the
+outcome for the plan (user_properties, so it reaches xdist's controller too). pytest only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftcheck.compare import Observed, ProjectOnHost
+from driftcheck.composehash import ComposeError, compose_version, config_hash
+from driftcheck.errors import ObservationError
+from driftcheck.manifest import Module
+from driftcheck.plan import Problem
+from driftcheck.policy import active_waiver, apply_policy
+from driftcheck.registry import BY_NAME, Check, Need
+from driftcheck.session import Observations, RunState
+from driftcheck.verdict import Verdict
+
+STATE = pytest.StashKey[RunState]()
+#: the user_properties key of what a check recorded
+PROPERTY = "driftcheck"
+
+
+def check_name(item: pytest.Item) -> str:
+    name = item.originalname if isinstance(item, pytest.Function) else item.name
+    return name.removeprefix("test_")
+
+
+def _record(node: pytest.Item, kind: str, value: dict[str, Any]) -> None:
+    node.user_properties.append((PROPERTY, {"kind": kind, **value}))
+
+
+@pytest.fixture(scope="session")
+def drift_observations(request: pytest.FixtureRequest) -> Iterator[Observations]:
+    """The run's observations of its hosts; closing the session closes every connection."""
+    state = request.config.stash[STATE]
+    state.observations = Observations(state.hosts, ((o.check, state.subjects[n]) for n, o in state.outcomes.items()),
+                                      state.worker)
+    yield state.observations
+    state.observations.close()
+
+
+def _observe(check: Check, subject: Module | ProjectOnHost, observations: Observations) -> Observed:
+    observer = observations.observer(subject.host)
+    container = None
+    if Need.CONTAINER in check.needs:
+        assert isinstance(subject, Module)
+        container = observer.containers().get(subject.container_name)
+    images = observer.images() if Need.IMAGES in check.needs and container is not None else {}
+    listing = observer.listing() if Need.LISTING in check.needs else ()
+    compose = None
+    if Need.COMPOSE_HASH in check.needs and container is not None:
+        assert isinstance(subject, Module) and subject.compose_file is not None
+        try:
+            compose = (config_hash(Path(subject.compose_file), subject.project, subject.service), compose_version())
+        except ComposeError as exc:
+            raise ObservationError(subject.host, exc.code, f"{subject.path}: {exc}") from None
+    return Observed(container, images, listing, compose)
+
+
+@pytest.fixture
+def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectOnHost,
+                drift_observations: Observations) -> Callable[[], None]:
+    """Set-up observes what the check needs; calling it judges, records the verdict and fails on drift."""
+    state = request.config.stash[STATE]
+    node = request.node
+    check = BY_NAME[check_name(node)]
+    try:
+        observed = _observe(check, drift_subject, drift_observations)
+    except ObservationError as exc:
+        _record(node, "error", {"code": exc.code, "message": exc.message})
+        pytest.fail(f"{exc.code}: {exc.message}", pytrace=False)
+    module = drift_subject if isinstance(drift_subject, Module) else None
+
+    def judge() -> None:
+        __tracebackhide__ = True
+        verdict = apply_policy(check, module, check.run(drift_subject, observed),
+                               strict_images=state.options.strict_images, today=state.started.date())
+        _record(node, "verdict", verdict.to_json())
+        if verdict.changes:
+            pytest.fail(verdict.failure(), pytrace=False)
+
+    return judge
+
+
+class Recorder:
+    """Turns each selected check's reports into its outcome for the plan."""
+
+    def __init__(self, state: RunState):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        state = self.state
+        outcome = state.outcomes.get(report.nodeid)
+        if outcome is None:
+            return
+        props = [value for key, value in report.user_properties if key == PROPERTY and isinstance(value, dict)]
+        errors = [p for p in props if p["kind"] == "error"]
+        verdicts = [p for p in props if p["kind"] == "verdict"]
+        if errors:
+            outcome = replace(outcome, error=Problem(errors[-1]["code"], errors[-1]["message"]))
+        if verdicts:
+            outcome = replace(outcome, verdict=Verdict.from_json(verdicts[-1]))
+        if report.when == "setup" and report.failed:
+            outcome = replace(outcome, outcome="error")
+        elif report.when == "setup" and report.skipped:
+            subject = state.subjects[report.nodeid]
+            waiver = active_waiver(subject, outcome.check, state.started.date()) \
+                if isinstance(subject, Module) else None
+            outcome = replace(outcome, outcome="skipped", ignored=waiver)
+        elif report.when == "call":
+            drift = report.failed and bool(outcome.verdict.changes) and bool(verdicts)
+            outcome = replace(outcome, outcome="passed" if report.passed else "failed" if drift else "error")
+        elif report.when == "teardown" and report.failed:
+            outcome = replace(outcome, outcome="error")
+        state.outcomes[report.nodeid] = outcome
