@@ -1,50 +1,17 @@
-"""The lab tests: run the suite as a user would (a subprocess) against the real lab."""
+"""Fixtures of the lab tests (their helpers are in tests/support/lab.py, which puts lab/ on sys.path)."""
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "lab"))
-import labctl  # noqa: E402
-
-from driftcheck.compare import RESTART_LOOP_THRESHOLD  # noqa: E402
-
-DRIFT_MODULES = REPO / "fixtures" / "lab" / "modules"
-DRIFT_COMPOSE = REPO / "fixtures" / "lab" / "drift-lab.yaml"
-
-
-@dataclass
-class SuiteRun:
-    """One run of the drift suite in a subprocess."""
-
-    rc: int
-    output: str
-    plan: dict[str, Any] | None
-    seconds: float
-    run_dir: Path | None
-
-    def statuses(self) -> dict[str, str]:
-        assert self.plan is not None
-        return {m["module"]: m["status"] for m in self.plan["modules"]}
-
-    def codes(self) -> dict[str, list[str]]:
-        assert self.plan is not None
-        return {m["module"]: sorted(c["code"] for c in m["changes"]) for m in self.plan["modules"]}
+from driftcheck.compare import RESTART_LOOP_THRESHOLD
+from tests.support.lab import DRIFT_COMPOSE, DRIFT_MODULES, SuiteRun, labctl, logged_commands, run_suite
 
 
 @pytest.fixture(scope="session")
@@ -56,44 +23,11 @@ def lab() -> Path:
     return labctl.INVENTORY
 
 
-def lab_inventory() -> dict[str, Any]:
-    return yaml.safe_load(labctl.INVENTORY.read_text())
-
-
-def write_inventory(path: Path, **overrides: Any) -> Path:
-    """The lab's inventory with some settings of host rs2000 replaced (None drops the setting)."""
-    data = lab_inventory()
-    host = data["hosts"]["rs2000"]
-    host.update(overrides)
-    for key in [k for k, v in host.items() if v is None]:
-        del host[key]
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def wrong_known_hosts(path: Path) -> Path:
-    """A known_hosts naming the lab's sshd with a valid key that is not the host's."""
-    port = int((labctl.RUN / "sshd.port").read_text())
-    key_type, key = (labctl.SSH / "client_ed25519.pub").read_text().split()[:2]
-    path.write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
-    return path
-
-
-def sshd_log_count(text: str) -> int:
-    """How often the lab's sshd logged a line containing text (connections, logins)."""
-    return (labctl.RUN / "sshd.log").read_text().count(text)
-
-
 @pytest.fixture
 def command_log() -> Iterator[Path]:
     """The lab host's own record of every docker command it was asked to run (emptied first)."""
     labctl.COMMAND_LOG.write_text("")
     yield labctl.COMMAND_LOG
-
-
-def logged_commands() -> list[list[str]]:
-    """Every docker command the lab host ran since command_log emptied it, as argv (without 'docker')."""
-    return [line.split("\x1f")[:-1] for line in labctl.COMMAND_LOG.read_text().split("\n") if line]
 
 
 @pytest.fixture(scope="session")
@@ -113,29 +47,17 @@ def drift_lab(lab: Path) -> Iterator[None]:
     labctl.docker("rmi", "lab/stale:1")
 
 
-@contextmanager
-def fault(command: str, mode: str) -> Iterator[Path]:
-    """Make the lab host's `docker <command>` (ps, inspect, image or all) misbehave as mode says."""
-    assert mode in labctl.FAULT_MODES, mode
-    path = labctl.FAULTS / command
-    path.write_text(mode)
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+@pytest.fixture(scope="session")
+def drift_lab_run(drift_lab: None, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    """The plain run of the suite against the drift lab (`--modules-dir` of it, nothing else), once a session.
 
-
-def assert_errors_actionable(plan: dict[str, Any]) -> None:
-    """Every error names its module and host (where it has them), its code, and one line to act on."""
-    assert plan["errors"], "expected errors"
-    for error in plan["errors"]:
-        assert set(error) == {"module", "host", "code", "message", "file", "key"}, error
-        assert error["code"] and error["code"].isupper(), error
-        message = error["message"]
-        assert message and "\n" not in message and len(message) < 400, error
-        if error["module"] is not None:
-            assert error["host"], error
-            assert "; " in message, f"no hint on what to try: {message}"
+    For the tests that only read its result; a test that needs other options, env or a terminal runs
+    its own. Its `commands` are the docker commands the lab host ran during it.
+    """
+    labctl.COMMAND_LOG.write_text("")
+    run = run_suite(tmp_path_factory.mktemp("drift-lab-run"), modules=DRIFT_MODULES)
+    run.commands = logged_commands()
+    return run
 
 
 @pytest.fixture
@@ -170,35 +92,3 @@ def mute_server() -> Iterator[Callable[[bytes | None], int]]:
     time.sleep(0.3)
     for server in servers:
         server.close()
-
-
-def add_module(modules: Path, name: str, host: str, ref: str = "lab/app:1") -> None:
-    (modules / name).mkdir()
-    (modules / name / "module.yaml").write_text(
-        f"schema_version: 2\nname: {name}\nhost: {host}\ncompose:\n  project: home-platform\n"
-        f"  service: {name}\nimage:\n  ref: {ref}\n")
-
-
-def make(target: str, *variables: str) -> subprocess.CompletedProcess[str]:
-    """`make -s <target> VAR=value ...` in the repository, as a user types it."""
-    return subprocess.run(["make", "-s", target, *variables], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=False)
-
-
-def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules: Path | None = None,
-              env: dict[str, str] | None = None, timeout: float = 120) -> SuiteRun:
-    reports = tmp_path / "reports"
-    command = [sys.executable, "-m", "pytest", f"--reports-dir={reports}",
-               f"--inventory={inventory or labctl.INVENTORY}", *args]
-    if modules is not None:
-        command.append(f"--modules-dir={modules}")
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
-    full_env.update(env or {})
-    started = time.monotonic()
-    done = subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    seconds = time.monotonic() - started
-    latest = reports / "latest"
-    run_dir = latest.resolve() if latest.exists() else None
-    plan = json.loads((run_dir / "plan.json").read_text()) if run_dir else None
-    return SuiteRun(done.returncode, done.stdout + done.stderr, plan, seconds, run_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 import labctl
 import pytest
 
-from conftest import logged_commands, run_suite
+from tests.support.lab import logged_commands, run_suite
 
 SERVICE = """  {name}:
     image: lab/app:1
@@ -61,7 +61,7 @@ def test_config_hash_shows_what_compose_would_recreate(hash_lab, command_log, tm
     assert {m: e["status"] for m, e in modules.items()} == {
         "hash-same": "in_sync", "hash-changed": "drift", "hash-old": "in_sync"}
     [change] = modules["hash-changed"]["changes"]
-    assert change["code"] == "CONFIG_HASH_MISMATCH" and "Compose would recreate this container" in change["observed"]
+    assert change["code"] == "CONFIG_HASH_MISMATCH" and "Compose would recreate this container" in change["message"]
     [warning] = [w for w in modules["hash-old"]["warnings"] if w["code"] == "CONFIG_HASH_NOT_COMPARABLE"]
     assert "2.20.0" in warning["message"] and "2.40.3" in warning["message"]
     # Computed locally: the host saw the usual three read-only commands and nothing of the file.

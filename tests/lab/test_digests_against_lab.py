@@ -8,7 +8,7 @@ from pathlib import Path
 import labctl
 import pytest
 
-from conftest import run_suite
+from tests.support.lab import run_suite
 
 #: module -> (what its compose service runs, what the module declares under image:)
 CASES = {

@@ -24,7 +24,11 @@ import paramiko
 import pytest
 import yaml
 
-from conftest import (
+from driftcheck.allowlist import PS_ARGV
+from driftcheck.errors import ObservationError
+from driftcheck.inventory import load_inventory
+from driftcheck.transport import Transport
+from tests.support.lab import (
     REPO,
     add_module,
     assert_errors_actionable,
@@ -35,10 +39,6 @@ from conftest import (
     write_inventory,
     wrong_known_hosts,
 )
-from driftcheck.allowlist import PS_ARGV
-from driftcheck.errors import ObservationError
-from driftcheck.inventory import load_inventory
-from driftcheck.transport import Transport
 
 LOGIN = "Accepted publickey for driftlab"
 #: Slack for a bounded phase: scheduling on a busy 2-core machine, not a second phase.
@@ -195,7 +195,7 @@ def test_a_timeout_leaves_no_thread_or_channel_behind(lab, command_log):
         took = time.monotonic() - started
     assert info.value.code == "TIMEOUT"
     assert took <= 1 + MARGIN
-    ssh = transport.backend.client.get_transport()
+    ssh = transport.runner.connection
     assert ssh is not None and ssh.is_active()
     assert all(chan.closed for chan in ssh._channels.values()), "the timed-out channel is still open"
     transport.close()

@@ -9,8 +9,8 @@ from pathlib import Path
 import labctl
 import yaml
 
-from conftest import REPO, logged_commands, make, run_suite
 from driftcheck.allowlist import check_argv
+from tests.support.lab import REPO, logged_commands, make, run_suite
 
 REMOVED = ("homepage", "traefik", "honcho-redis")
 

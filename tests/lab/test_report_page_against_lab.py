@@ -9,7 +9,7 @@ from pathlib import Path
 
 import labctl
 
-from conftest import DRIFT_MODULES, run_suite
+from tests.support.lab import run_suite
 
 CHROMIUM = "/usr/bin/chromium"
 # As root, without a desktop, and with nothing fetched from the network (the page needs nothing).
@@ -27,8 +27,8 @@ def chromium(tmp_path: Path, *args: str) -> str:
     return done.stdout
 
 
-def test_the_page_renders_lists_every_module_and_holds_no_secret(drift_lab, tmp_path):
-    run = run_suite(tmp_path, modules=DRIFT_MODULES)
+def test_the_page_renders_lists_every_module_and_holds_no_secret(drift_lab_run, tmp_path):
+    run = drift_lab_run
     assert run.rc == 1 and run.plan is not None and run.run_dir is not None
     page = run.run_dir / "index.html"
     dom = chromium(tmp_path, "--dump-dom", page.as_uri())  # the document as Chromium built it

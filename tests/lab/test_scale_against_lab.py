@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from conftest import DRIFT_MODULES, add_module, logged_commands, run_suite, sshd_log_count, write_inventory
+from tests.support.lab import DRIFT_MODULES, add_module, logged_commands, run_suite, sshd_log_count, write_inventory
 
 #: what may differ between two runs with the same result
 VOLATILE = ("run_id", "started_at", "finished_at")
@@ -26,8 +26,8 @@ def comparable(plan: dict) -> dict:
     return plan
 
 
-def test_xdist_loadgroup_gives_the_same_plan(drift_lab, command_log, tmp_path):
-    one = run_suite(tmp_path / "one", modules=DRIFT_MODULES)
+def test_xdist_loadgroup_gives_the_same_plan(drift_lab_run, command_log, tmp_path):
+    one = drift_lab_run
     assert one.rc == 1, one.output
     command_log.write_text("")
     logins = sshd_log_count("Accepted publickey for driftlab")

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import labctl
 
-from conftest import DRIFT_MODULES, logged_commands, run_suite, sshd_log_count, write_inventory, wrong_known_hosts
 from driftcheck.allowlist import check_argv
-from tests.hostile_corpus import CORPUS, place
+from tests.support.hostile import CORPUS, place
+from tests.support.lab import (
+    DRIFT_MODULES,
+    logged_commands,
+    run_suite,
+    sshd_log_count,
+    write_inventory,
+    wrong_known_hosts,
+)
 
 
 def test_full_runs_send_only_allowlisted_commands_and_change_nothing(drift_lab, command_log, tmp_path):

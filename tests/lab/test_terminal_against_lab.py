@@ -12,7 +12,7 @@ from pathlib import Path
 
 import labctl
 
-from conftest import DRIFT_MODULES, REPO, run_suite
+from tests.support.lab import DRIFT_MODULES, REPO
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -51,8 +51,8 @@ def table_of(output: str) -> list[str]:
     return lines[start:end]
 
 
-def test_the_table_is_aligned_with_every_module_and_a_one_line_total(drift_lab, tmp_path):
-    run = run_suite(tmp_path, modules=DRIFT_MODULES)
+def test_the_table_is_aligned_with_every_module_and_a_one_line_total(drift_lab_run):
+    run = drift_lab_run
     assert run.rc == 1 and run.plan is not None
     assert not ANSI.search(run.output), "colour on a pipe"
     rows = table_of(run.output)

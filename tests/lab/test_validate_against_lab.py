@@ -8,7 +8,7 @@ from pathlib import Path
 import labctl
 import pytest
 
-from conftest import DRIFT_MODULES, REPO, logged_commands, make, run_suite, sshd_log_count, write_inventory
+from tests.support.lab import DRIFT_MODULES, REPO, logged_commands, make, run_suite, sshd_log_count, write_inventory
 
 CONNECTIONS = "Connection from 127.0.0.1"
 

@@ -7,10 +7,12 @@ import hashlib
 
 import pytest
 
-from conftest import make_module
-from driftcheck import compare
-from driftcheck.manifest import CORE_CHECKS, OPTIONAL_CHECKS
-from driftcheck.observe import ImageObservation, parse_image_inspect, parse_inspect
+from driftcheck.compare import Observed, ProjectOnHost
+from driftcheck.observe import parse_image_inspect, parse_inspect
+from driftcheck.records import ImageObservation
+from driftcheck.registry import BY_NAME
+from driftcheck.verdict import Verdict
+from tests.support.unit import make_module
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
@@ -36,6 +38,11 @@ def images(captured_images):
 
 def codes(verdict):
     return [c.code for c in verdict.changes]
+
+
+def judge(check, subject, container=None, images=None, listing=(), compose=None):
+    """A check's verdict through the registry, as a run gets it."""
+    return BY_NAME[check].run(subject, Observed(container, images or {}, listing, compose))
 
 
 # (container in the capture or None, module overrides, check, expected change codes)
@@ -97,22 +104,18 @@ TABLE = [
 def test_table(observed, images, name, overrides, check, expected):
     module = make_module(**overrides)
     container = observed[name] if name else None
-    if check == "image":
-        verdict = compare.check_image(module, container, images)
-    else:
-        verdict = getattr(compare, f"check_{check}")(module, container)
-    assert codes(verdict) == expected
+    assert codes(judge(check, module, container, images)) == expected
 
 
 def test_paused_restarting_dead_are_not_running(observed):
     running = observed["drift-lab-in-sync-1"]
     for status in ("paused", "restarting", "dead", "created", "exited"):
         container = dataclasses.replace(running, status=status)
-        assert codes(compare.check_state(make_module(), container)) == ["NOT_RUNNING"]
+        assert codes(judge("state", make_module(), container)) == ["NOT_RUNNING"]
     for status, expected in (("created", []), ("exited", []), ("paused", ["UNEXPECTEDLY_RUNNING"]),
                              ("restarting", ["UNEXPECTEDLY_RUNNING"])):
         container = dataclasses.replace(running, status=status)
-        assert codes(compare.check_state(make_module(desired__state="stopped"), container)) == expected
+        assert codes(judge("state", make_module(desired__state="stopped"), container)) == expected
 
 
 def test_digest_proof_by_repo_digests(observed):
@@ -120,93 +123,85 @@ def test_digest_proof_by_repo_digests(observed):
     image = ImageObservation(container.image_id, ("lab/app:1",),
                              (f"lab/app@{DIGEST_A}", f"other/repo@{DIGEST_B}"))
     images = {container.image_id: image}
-    proven = compare.check_image(make_module(image={"ref": "lab/app:1", "digest": DIGEST_A}), container, images)
-    assert proven == compare.Verdict()
+    proven = judge("image", make_module(image={"ref": "lab/app:1", "digest": DIGEST_A}), container, images)
+    assert proven == Verdict()
     # A digest of another repository proves nothing about this one.
-    wrong_repo = compare.check_image(make_module(image={"ref": "lab/app:1", "digest": DIGEST_B}), container, images)
+    wrong_repo = judge("image", make_module(image={"ref": "lab/app:1", "digest": DIGEST_B}), container, images)
     assert codes(wrong_repo) == ["IMAGE_DIGEST_MISMATCH"]
     assert wrong_repo.changes[0].observed == DIGEST_A
 
 
 def test_warnings_when_nothing_proves_the_digest(observed, images):
     container = observed["drift-lab-in-sync-1"]
-    verdict = compare.check_image(make_module(), container, images)
+    verdict = judge("image", make_module(), container, images)
     assert verdict.changes == () and [w.code for w in verdict.warnings] == ["IMAGE_DIGEST_NOT_VERIFIED"]
-    unobserved = compare.check_image(make_module(), container, {})
+    unobserved = judge("image", make_module(), container, {})
     assert [w.code for w in unobserved.warnings] == ["IMAGE_NOT_OBSERVED", "IMAGE_DIGEST_NOT_VERIFIED"]
 
 
 def test_pinned_in_compose_matches_ref_with_digest(observed, images):
     container = dataclasses.replace(observed["drift-lab-in-sync-1"], configured_image=f"lab/app:1@{DIGEST_A}")
     pinned = make_module(image={"ref": "lab/app:1", "digest": DIGEST_A, "digest_pinned_in_compose": True})
-    assert compare.check_image(pinned, container, images) == compare.Verdict()
+    assert judge("image", pinned, container, images) == Verdict()
     other = make_module(image={"ref": "lab/app:1", "digest": DIGEST_B, "digest_pinned_in_compose": True})
-    assert codes(compare.check_image(other, container, images)) == ["IMAGE_DIGEST_MISMATCH"]
+    assert codes(judge("image", other, container, images)) == ["IMAGE_DIGEST_MISMATCH"]
 
 
 def test_observed_secrets_never_reach_a_change(observed):
     """Env value digests and bind sources stay inside the observation; changes never carry them."""
-    env = compare.check_env(make_module(desired={"env_digests": {"TZ": DIGEST_A}}), observed["drift-lab-env-drift-1"])
+    env = judge("env", make_module(desired={"env_digests": {"TZ": DIGEST_A}}), observed["drift-lab-env-drift-1"])
     digest_of_utc = dict(observed["drift-lab-env-drift-1"].env_digests)["TZ"]
     assert digest_of_utc not in repr(env) and "UTC" not in repr(env)
-    mounts = compare.check_mounts(make_module(desired={"mounts": ["x:/y"]}), observed["drift-lab-mounts-drift-1"])
+    mounts = judge("mounts", make_module(desired={"mounts": ["x:/y"]}), observed["drift-lab-mounts-drift-1"])
     assert codes(mounts) == ["MOUNTS_MISMATCH"]
-    assert mounts.changes[0].observed == "(bind):/lab/hostname:ro, drift-lab_other:/data"
+    assert mounts.changes[0].observed == ("(bind):/lab/hostname:ro", "drift-lab_other:/data")
 
 
 def test_restart_policy_on_failure_without_count_matches_any_count(observed):
     container = dataclasses.replace(observed["drift-lab-in-sync-1"], restart_policy="on-failure:3")
-    assert compare.check_restart_policy(make_module(desired={"restart_policy": "on-failure"}), container).changes == ()
-    assert codes(compare.check_restart_policy(make_module(desired={"restart_policy": "on-failure:2"}),
-                                              container)) == ["RESTART_POLICY_MISMATCH"]
+    assert judge("restart_policy", make_module(desired={"restart_policy": "on-failure"}), container).changes == ()
+    assert codes(judge("restart_policy", make_module(desired={"restart_policy": "on-failure:2"}),
+                       container)) == ["RESTART_POLICY_MISMATCH"]
 
 
 def test_ipv6_twin_of_a_published_port_is_one_binding(observed):
     container = dataclasses.replace(observed["drift-lab-in-sync-1"],
                                     ports=("0.0.0.0:8080:80/tcp", ":::8080:80/tcp"))
-    assert compare.check_ports(make_module(desired={"ports": ["8080:80"]}), container).changes == ()
-
-
-def test_checks_exist_only_for_declared_keys():
-    assert make_module().checks == CORE_CHECKS
-    assert make_module(desired=RUNTIME_OK).checks == (*CORE_CHECKS, *(c for c in OPTIONAL_CHECKS if c != "config_hash"))
-    with_file = make_module(compose={"project": "p", "service": "s", "file": "compose.yaml"})
-    assert with_file.checks == (*CORE_CHECKS, "config_hash")
-    assert make_module(desired={"state": "absent"}, image=None).checks == ("exists",)
-    assert compare.applies("ports", make_module(desired={"ports": []}))
+    assert judge("ports", make_module(desired={"ports": ["8080:80"]}), container).changes == ()
 
 
 def test_stale_image_under_a_correct_tag(observed, images):
     container = observed["drift-lab-in-sync-1"]
     newer = ImageObservation("sha256:" + "c" * 64, ("lab/app:1",), ())
     running = dataclasses.replace(images[container.image_id], repo_tags=())  # the tag moved away from it
-    verdict = compare.check_image(make_module(), container, {container.image_id: running, newer.id: newer})
+    verdict = judge("image", make_module(), container, {container.image_id: running, newer.id: newer})
     assert codes(verdict) == ["IMAGE_STALE"]
-    assert verdict.changes[0].desired == "lab/app:1 (now sha256:cccccccccccc)"
+    assert (verdict.changes[0].desired, verdict.changes[0].observed) == (newer.id, container.image_id)
     # The tag still names the running image: not stale; a digest-pinned ref is never stale.
-    assert codes(compare.check_image(make_module(), container, images)) == []
+    assert codes(judge("image", make_module(), container, images)) == []
     pinned = make_module(image={"ref": f"lab/app:1@{DIGEST_A}", "digest_pinned_in_compose": True})
     pinned_container = dataclasses.replace(container, configured_image=f"lab/app:1@{DIGEST_A}")
-    assert "IMAGE_STALE" not in codes(compare.check_image(pinned, pinned_container,
-                                                          {container.image_id: running, newer.id: newer}))
+    assert "IMAGE_STALE" not in codes(judge("image", pinned, pinned_container,
+                                            {container.image_id: running, newer.id: newer}))
 
 
 @pytest.fixture(scope="module")
 def listing():
-    from conftest import FIXTURES
     from driftcheck.observe import parse_listing
+    from tests.support.unit import FIXTURES
     return parse_listing("lab", (FIXTURES / "inspect" / "ps.jsonl").read_bytes())
 
 
 def test_replicas_counted_by_compose_labels(observed, listing):
     container = observed["drift-lab-scaled-1"]
     scaled = make_module(compose={"project": "drift-lab", "service": "scaled"}, desired={"replicas": 1})
-    verdict = compare.check_replicas(scaled, container, listing)
+    verdict = judge("replicas", scaled, container, listing=listing)
     assert codes(verdict) == ["REPLICAS_MISMATCH"]
-    assert verdict.changes[0].observed == "2: drift-lab-scaled-1, drift-lab-scaled-2"
+    assert (verdict.changes[0].desired, verdict.changes[0].observed) == (1, 2)
+    assert verdict.changes[0].message == "containers of the service: drift-lab-scaled-1, drift-lab-scaled-2"
     two = make_module(compose={"project": "drift-lab", "service": "scaled"}, desired={"replicas": 2})
-    assert compare.check_replicas(two, container, listing) == compare.Verdict()
-    assert codes(compare.check_replicas(two, None, listing)) == ["CONTAINER_MISSING"]
+    assert judge("replicas", two, container, listing=listing) == Verdict()
+    assert codes(judge("replicas", two, None, listing=listing)) == ["CONTAINER_MISSING"]
 
 
 def test_orphans_are_containers_of_the_project_no_module_claims(listing):
@@ -216,19 +211,21 @@ def test_orphans_are_containers_of_the_project_no_module_claims(listing):
                          "restart-drift", "restart-loop", "waived", "waiver-expired", "stale", "scaled")]
     # "relabelled" claims the impostor's container by its name, not by its service label.
     modules.append(make_module(name="relabelled", compose={"project": "drift-lab", "service": "relabelled"}))
-    verdict = compare.check_orphans("drift-lab", modules, listing)
-    assert [c.observed for c in verdict.changes] == ["drift-lab-orphan-1 (service orphan)"]
-    assert codes(compare.check_orphans("drift-lab", modules[:-1], listing)) == ["ORPHAN_CONTAINER"] * 2
-    assert compare.check_orphans("other-project", [], listing) == compare.Verdict()
+    verdict = judge("orphans", ProjectOnHost("h", "drift-lab", tuple(modules)), listing=listing)
+    assert [(c.observed, c.message) for c in verdict.changes] == [
+        ("drift-lab-orphan-1", "service orphan; no module claims it")]
+    assert codes(judge("orphans", ProjectOnHost("h", "drift-lab", tuple(modules[:-1])), listing=listing)) == \
+        ["ORPHAN_CONTAINER"] * 2
+    assert judge("orphans", ProjectOnHost("h", "other-project"), listing=listing) == Verdict()
 
 
 def test_pinned_by_digest_without_a_tag_still_matches_the_ref(observed, images):
     container = dataclasses.replace(observed["drift-lab-in-sync-1"], configured_image=f"lab/app@{DIGEST_A}")
     pinned = make_module(image={"ref": "lab/app:1", "digest": DIGEST_A, "digest_pinned_in_compose": True})
-    assert compare.check_image(pinned, container, images) == compare.Verdict()
+    assert judge("image", pinned, container, images) == Verdict()
     # Without digest_pinned_in_compose the tag is missing: a mismatch.
     unpinned = make_module(image={"ref": "lab/app:1", "digest": DIGEST_A})
-    assert codes(compare.check_image(unpinned, container, images)) == ["IMAGE_TAG_MISMATCH"]
+    assert codes(judge("image", unpinned, container, images)) == ["IMAGE_TAG_MISMATCH"]
 
 
 def test_config_hash(observed):
@@ -236,9 +233,27 @@ def test_config_hash(observed):
     labels = dict(container.labels)
     local, version = labels["com.docker.compose.config-hash"], labels["com.docker.compose.version"]
     module = make_module(compose={"project": "drift-lab", "service": "in-sync", "file": "compose.yaml"})
-    assert compare.check_config_hash(module, container, local, version) == compare.Verdict()
-    changed = compare.check_config_hash(module, container, "f" * 64, version)
-    assert codes(changed) == ["CONFIG_HASH_MISMATCH"] and "Compose would recreate" in changed.changes[0].observed
-    other = compare.check_config_hash(module, container, "f" * 64, "2.20.0")
+    assert judge("config_hash", module, container, compose=(local, version)) == Verdict()
+    changed = judge("config_hash", module, container, compose=("f" * 64, version))
+    assert codes(changed) == ["CONFIG_HASH_MISMATCH"] and "Compose would recreate" in changed.changes[0].message
+    assert (changed.changes[0].desired, changed.changes[0].observed) == ("f" * 64, local)
+    other = judge("config_hash", module, container, compose=("f" * 64, "2.20.0"))
     assert other.changes == () and [w.code for w in other.warnings] == ["CONFIG_HASH_NOT_COMPARABLE"]
     assert version in other.warnings[0].message and "2.20.0" in other.warnings[0].message
+
+
+def test_a_stopped_container_with_a_healthcheck_has_one_cause(observed):
+    """NOT_RUNNING from both the state and the health check: one change in the plan, never UNHEALTHY too."""
+    stopped = dataclasses.replace(observed["drift-lab-unhealthy-1"], status="exited")
+    module = make_module(desired={"health": "healthy"})
+    assert judge("health", module, stopped) == judge("state", module, stopped)
+    assert codes(judge("health", module, stopped)) == ["NOT_RUNNING"]
+
+
+def test_changes_carry_values_and_prose_goes_to_the_message(observed):
+    env = judge("env", make_module(desired={"env_digests": {"TZ": DIGEST_A}}), observed["drift-lab-env-drift-1"])
+    assert env.changes[0].to_json() == {"code": "ENV_VALUE_MISMATCH", "field": "desired.env_digests.TZ",
+                                        "desired": DIGEST_A, "observed": None,
+                                        "message": "the variable holds a different value (never shown)"}
+    ports = judge("ports", make_module(desired={"ports": ["127.0.0.1:18080:80"]}), observed["drift-lab-ports-drift-1"])
+    assert ports.changes[0].to_json()["desired"] == ["127.0.0.1:18080:80/tcp"]

@@ -7,8 +7,9 @@ import pytest
 from driftcheck.errors import ManifestError, SafetyViolation
 from driftcheck.inventory import HostConfig
 from driftcheck.manifest import discover
-from driftcheck.transport import GuardedLocalBackend, Transport
-from tests.hostile_corpus import CORPUS, expected_key, place
+from driftcheck.transport import LocalRunner, Transport
+from driftcheck.transport.testinfra_backend import as_testinfra_host
+from tests.support.hostile import CORPUS, expected_key, place
 
 
 def test_the_corpus_is_there():
@@ -32,15 +33,15 @@ LOCAL = HostConfig("local", "local", None, None, None, None, None, None, "strict
 @pytest.mark.parametrize("command", ["rm -rf /", "docker rm -f x", "docker inspect x", "id"])
 def test_testinfra_host_cannot_reach_the_backend_around_the_allowlist(command):
     transport = Transport(LOCAL)
-    assert isinstance(transport.backend, GuardedLocalBackend)
+    assert isinstance(transport.runner, LocalRunner)
     with pytest.raises(SafetyViolation):
-        transport.host.run(command)
+        as_testinfra_host(transport).run(command)
     with pytest.raises(SafetyViolation):
         transport.run(command.split())
 
 
 def test_testinfra_modules_are_refused_too():
-    host = Transport(LOCAL).host
+    host = as_testinfra_host(Transport(LOCAL))
     with pytest.raises(SafetyViolation):
         _ = host.docker("x").is_running
     with pytest.raises(SafetyViolation):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from driftcheck.htmlpage import render
-from driftcheck.plan import build_plan
+from tests.support.unit import plan_json
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -21,10 +21,9 @@ def test_every_module_with_its_changes_warnings_and_errors():
                                                "desired": "a:1", "observed": HOSTILE}]),
               entry("c", "state", "error", error={"code": "TIMEOUT", "message": "slow & late; retry"}),
               entry("d", "ports", "skipped", ignored={"check": "ports", "reason": "PLAT-142", "until": None})]
-    plan = build_plan(run_id="r1", started_at="s", finished_at="f", checks=checks, pytest_status=2,
-                      hosts=[{"host": "h", "commands": ["docker ps --all"], "seconds": 0.1, "error": None}],
-                      errors=[{"module": None, "host": None, "code": "MANIFEST_INVALID", "message": HOSTILE,
-                               "file": "modules/x/module.yaml", "key": "name"}])
+    plan = plan_json(checks, [{"code": "MANIFEST_INVALID", "message": HOSTILE}], 2, run_id="r1")
+    plan["hosts"] = [{"host": "h", "commands": ["docker ps --all"], "seconds": 0.1, "error": None}]
+    plan["errors"][0].update(file="modules/x/module.yaml", key="name")
     page = render(plan).decode()
     assert re.findall(r'<tr class="(\w+)" id="module-([\w-]+)"', page) == [
         ("in_sync", "a"), ("drift", "b"), ("error", "c"), ("in_sync", "d")]
@@ -35,10 +34,9 @@ def test_every_module_with_its_changes_warnings_and_errors():
 
 
 def test_nothing_runs_or_loads_from_elsewhere():
-    checks = [entry(HOSTILE, "image", "failed", [{"code": "X", "field": HOSTILE, "desired": HOSTILE,
-                                                  "observed": HOSTILE}])]
-    page = render(build_plan(run_id="r", started_at="s", finished_at="f", checks=checks, hosts=[], errors=[],
-                             pytest_status=1)).decode()
+    checks = [entry(HOSTILE, "image", "failed", [{"code": "IMAGE_TAG_MISMATCH", "field": HOSTILE, "desired": HOSTILE,
+                                                  "observed": HOSTILE, "message": HOSTILE}])]
+    page = render(plan_json(checks, [], 1)).decode()
     assert "<script" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert not re.search(r"\b(src|href)=", page) and "@import" not in page and "url(" not in page
     assert "default-src 'none'; style-src 'unsafe-inline'" in page  # the browser enforces it too

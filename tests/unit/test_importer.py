@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import make_module
 from driftcheck.importer import Service, manifest_for, module_name, undeclared
-from driftcheck.observe import ContainerObservation
+from driftcheck.records import ContainerObservation
+from tests.support.unit import make_module
 
 
 def container(name, project="home-platform", service="app", **kw):

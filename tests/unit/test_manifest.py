@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_module
 from driftcheck.errors import ManifestError
 from driftcheck.inventory import load_inventory, parse_inventory
 from driftcheck.manifest import discover, load_module_file
+from tests.support.unit import make_module
 
 VALID = """schema_version: 2
 name: honcho-redis

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FakeTransport
 from driftcheck import allowlist
 from driftcheck.errors import ObservationError
 from driftcheck.observe import HostObserver, parse_inspect, parse_ps
-from driftcheck.transport import Output
+from driftcheck.records import Output
+from tests.support.unit import calls, canned
 
 SECRET = "captured-secret-value-9d2e"
 
@@ -38,7 +38,7 @@ def test_unexpected_inspect_output_is_observation_invalid(garbage):
 
 
 def test_parse_ps_rows(tmp_path):
-    from conftest import FIXTURES
+    from tests.support.unit import FIXTURES
     rows = parse_ps("h", (FIXTURES / "inspect" / "ps.jsonl").read_bytes())
     assert "drift-lab-in-sync-1" in rows and all(len(i) == 64 for i in rows.values())
     with pytest.raises(ObservationError):
@@ -46,8 +46,8 @@ def test_parse_ps_rows(tmp_path):
 
 
 def test_one_ps_one_inspect_one_image_inspect_for_many_modules(captured_containers, captured_images):
-    from conftest import FIXTURES
-    fake = FakeTransport([
+    from tests.support.unit import FIXTURES
+    fake = canned([
         (allowlist.PS_ARGV, Output(0, (FIXTURES / "inspect" / "ps.jsonl").read_bytes(), b"")),
         (allowlist.INSPECT_PREFIX, Output(0, captured_containers, b"")),
         (allowlist.IMAGE_INSPECT_PREFIX, Output(0, captured_images, b"")),
@@ -56,22 +56,22 @@ def test_one_ps_one_inspect_one_image_inspect_for_many_modules(captured_containe
     for _ in range(5):
         containers = observer.containers()
         observer.images()
-    assert [c[:2] for c in fake.calls] == [("docker", "ps"), ("docker", "inspect"), ("docker", "image")]
+    assert [c[:2] for c in calls(fake)] == [("docker", "ps"), ("docker", "inspect"), ("docker", "image")]
     assert set(containers) == {"drift-lab-in-sync-1", "drift-lab-wrong-tag-1"}
 
 
 def test_docker_failure_is_cached_not_retried():
-    fake = FakeTransport([(allowlist.PS_ARGV, Output(1, b"", b"Cannot connect to the Docker daemon\n"))])
+    fake = canned([(allowlist.PS_ARGV, Output(1, b"", b"Cannot connect to the Docker daemon\n"))])
     observer = HostObserver(fake, ["a"])
     for _ in range(3):
         with pytest.raises(ObservationError) as info:
             observer.containers()
         assert info.value.code == "DOCKER_UNAVAILABLE" and "Cannot connect" in info.value.message
-    assert len(fake.calls) == 1
+    assert len(calls(fake)) == 1
 
 
 def test_missing_docker_cli():
-    fake = FakeTransport([(allowlist.PS_ARGV, Output(127, b"", b"sh: docker: not found\n"))])
+    fake = canned([(allowlist.PS_ARGV, Output(127, b"", b"sh: docker: not found\n"))])
     with pytest.raises(ObservationError, match="not found"):
         HostObserver(fake, ["a"]).containers()
 
@@ -85,8 +85,8 @@ def test_empty_ps_is_invalid_not_an_empty_host():
 
 @pytest.mark.parametrize(("stdout", "rc"), [(b"", 0), (b"[]", 0)])
 def test_inspect_that_answers_for_fewer_containers_than_asked_is_invalid(stdout, rc):
-    from conftest import FIXTURES
-    fake = FakeTransport([
+    from tests.support.unit import FIXTURES
+    fake = canned([
         (allowlist.PS_ARGV, Output(0, (FIXTURES / "inspect" / "ps.jsonl").read_bytes(), b"")),
         (allowlist.INSPECT_PREFIX, Output(rc, stdout, b"")),
     ])
@@ -96,8 +96,8 @@ def test_inspect_that_answers_for_fewer_containers_than_asked_is_invalid(stdout,
 
 
 def test_container_gone_between_ps_and_inspect_is_missing_not_an_error():
-    from conftest import FIXTURES
-    fake = FakeTransport([
+    from tests.support.unit import FIXTURES
+    fake = canned([
         (allowlist.PS_ARGV, Output(0, (FIXTURES / "inspect" / "ps.jsonl").read_bytes(), b"")),
         (allowlist.INSPECT_PREFIX, Output(1, b"[]", b"Error: No such container: ccdb17b611e3\n")),
     ])
@@ -111,7 +111,7 @@ def test_container_gone_between_ps_and_inspect_is_missing_not_an_error():
     (b"\x1b[31mred\x1b[0m and a very long line" + b"x" * 400, "?[31mred", "x" * 300),
 ])
 def test_docker_unavailable_shows_the_first_stderr_line_redacted(stderr, shown, hidden):
-    fake = FakeTransport([(allowlist.PS_ARGV, Output(1, b"", stderr))])
+    fake = canned([(allowlist.PS_ARGV, Output(1, b"", stderr))])
     with pytest.raises(ObservationError) as info:
         HostObserver(fake, ["a"]).containers()
     assert info.value.code == "DOCKER_UNAVAILABLE"

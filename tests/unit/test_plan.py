@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from driftcheck.plan import build_plan, write_run
+from driftcheck.artifacts import write_run
+from tests.support.unit import plan_json
 
-CHANGE = {"code": "CONTAINER_MISSING", "field": "container", "desired": "p-a-1", "observed": None}
+CHANGE = {"code": "CONTAINER_MISSING", "field": "container", "desired": "p-a-1", "observed": None, "message": None}
 
 
 def check(module, name, outcome, changes=(), error=None, warnings=()):
@@ -15,8 +16,7 @@ def check(module, name, outcome, changes=(), error=None, warnings=()):
 
 
 def plan_of(checks, errors=(), status=0):
-    return build_plan(run_id="r", started_at="s", finished_at="f", checks=checks, hosts=[], errors=list(errors),
-                      pytest_status=status)
+    return plan_json(checks, list(errors), status)
 
 
 def test_in_sync_with_warnings_is_exit_0():
@@ -67,7 +67,7 @@ def test_a_skipped_check_proves_nothing():
 
 
 def test_interrupted_write_leaves_no_folder_and_keeps_latest(tmp_path, monkeypatch):
-    import driftcheck.plan as plan_module
+    import driftcheck.artifacts as plan_module
 
     earlier = write_run(tmp_path, {**plan_of([]), "run_id": "earlier"}, {}, b"<x/>", None, True)
     before = {p.name: p.read_bytes() for p in earlier.iterdir()}
@@ -93,7 +93,7 @@ def test_interrupted_write_leaves_no_folder_and_keeps_latest(tmp_path, monkeypat
 def test_write_atomic_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
     import os
 
-    from driftcheck.plan import write_atomic
+    from driftcheck.artifacts import write_atomic
 
     target = tmp_path / "plan.json"
     target.write_bytes(b"old")
@@ -119,7 +119,7 @@ def test_a_waived_check_is_reported_not_an_error():
 
 def test_since_an_earlier_run():
     missing = {"code": "CONTAINER_MISSING", "field": "container", "desired": "p-b-1", "observed": None}
-    tag = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "a:1", "observed": "a:2"}
+    tag = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "a:1", "observed": "a:2", "message": None}
     previous = {"run_id": "old", "changes": [{"module": "a", "code": "NOT_RUNNING"},
                                              {"module": "b", "code": "CONTAINER_MISSING"},
                                              {"module": "c", "code": "NOT_RUNNING"},
@@ -128,8 +128,7 @@ def test_since_an_earlier_run():
               check("b", "exists", "failed", [missing]),
               check("c", "image", "passed"),  # -k test_image: c's state was not looked at again
               check("e", "state", "error", error={"code": "TIMEOUT", "message": "slow; retry"})]
-    plan = build_plan(run_id="new", started_at="s", finished_at="f", checks=checks, hosts=[], errors=[],
-                      pytest_status=1, previous=previous)
+    plan = plan_json(checks, [], 1, previous, run_id="new")
     assert plan["since"] == {"run_id": "old", "new": [{"module": "a", "code": "IMAGE_TAG_MISMATCH"}],
                              "resolved": [{"module": "a", "code": "NOT_RUNNING"}],
                              "unchanged": [{"module": "b", "code": "CONTAINER_MISSING"}]}
@@ -139,7 +138,7 @@ def test_since_an_earlier_run():
 def test_load_previous_accepts_a_plan_or_its_folder(tmp_path):
     import pytest
 
-    from driftcheck.plan import load_previous
+    from driftcheck.artifacts import load_previous
 
     run_dir = write_run(tmp_path, plan_of([check("a", "exists", "passed")]), None, None, None, True)
     assert load_previous(run_dir)["run_id"] == "r" == load_previous(run_dir / "plan.json")["run_id"]
@@ -147,3 +146,49 @@ def test_load_previous_accepts_a_plan_or_its_folder(tmp_path):
     for bad in (tmp_path / "bad.json", tmp_path / "missing.json"):
         with pytest.raises(ValueError, match=bad.name):
             load_previous(bad)
+
+
+ORPHAN = {"code": "ORPHAN_CONTAINER", "field": "container", "desired": None, "observed": "p-x-1", "message": "m"}
+REPLICAS = {"code": "REPLICAS_MISMATCH", "field": "desired.replicas", "desired": 1, "observed": 2, "message": "m"}
+
+
+def pseudo(outcome, changes=()):
+    return {**check("orphans@h/p", "orphans", outcome, changes), "container": None, "pseudo": True}
+
+
+def test_since_resolves_an_orphan_when_the_orphans_check_ran_again():
+    """The orphans pseudo-module is absent from the plan once in sync, yet its check ran: resolved."""
+    previous = {"run_id": "old", "changes": [{"module": "orphans@h/p", "code": "ORPHAN_CONTAINER"}]}
+    again = plan_json([pseudo("passed")], [], 0, previous)
+    assert again["modules"] == []
+    assert again["since"]["resolved"] == [{"module": "orphans@h/p", "code": "ORPHAN_CONTAINER"}]
+    not_again = plan_json([check("a", "state", "passed")], [], 0, previous)
+    assert not_again["since"]["resolved"] == []
+
+
+def test_since_never_resolves_what_no_check_looked_at_again():
+    """-k test_state after REPLICAS_MISMATCH, IMAGE_STALE, CONFIG_HASH_MISMATCH: none of them is resolved."""
+    codes = ["REPLICAS_MISMATCH", "IMAGE_STALE", "CONFIG_HASH_MISMATCH"]
+    previous = {"run_id": "old", "changes": [{"module": "a", "code": c} for c in codes]}
+    plan = plan_json([check("a", "state", "passed")], [], 0, previous)
+    assert plan["since"]["resolved"] == []
+    plan = plan_json([check("a", "replicas", "passed"), check("a", "image", "passed")], [], 0, previous)
+    assert plan["since"]["resolved"] == [{"module": "a", "code": "IMAGE_STALE"},
+                                         {"module": "a", "code": "REPLICAS_MISMATCH"}]
+
+
+def test_an_added_error_decides_the_exit_status_again():
+    from driftcheck.plan import RunError, build_plan
+    from tests.support.unit import outcome
+
+    plan = build_plan(run_id="r", started_at="s", finished_at="f", outcomes=[outcome(check("a", "exists", "passed"))],
+                      hosts=[], errors=[], pytest_status=0)
+    assert plan.exit_code == 0
+    failed = plan.with_error(RunError("ARTIFACTS_NOT_WRITTEN", "read-only"))
+    assert failed.exit_code == 2 and failed.to_json()["exit_code"] == 2
+    assert failed.to_json()["errors"][-1]["code"] == "ARTIFACTS_NOT_WRITTEN"
+
+
+def test_values_survive_the_plan():
+    plan = plan_of([check("a", "replicas", "failed", [REPLICAS])], status=1)
+    assert plan["changes"][0]["desired"] == 1 and plan["changes"][0]["observed"] == 2

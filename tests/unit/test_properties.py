@@ -13,15 +13,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FakeTransport, make_module
-from driftcheck import allowlist, compare
+from driftcheck import allowlist
+from driftcheck.compare import Observed
 from driftcheck.errors import ObservationError
 from driftcheck.observe import HostObserver, parse_image_inspect, parse_inspect, parse_ps
-from driftcheck.plan import build_plan
-from driftcheck.transport import Output
+from driftcheck.records import Output
+from driftcheck.registry import BY_NAME
+from tests.support.unit import calls, canned, make_module, plan_json
 
-SETTINGS = settings(max_examples=300, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+#: max_examples comes from the hypothesis profile (tests/conftest.py: 300 in make test's thorough one)
+SETTINGS = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 SECRET = "s3cr3t-env-value-7f1c"
 
 #: image refs and the canonical form an independent reader gives each (the oracle, not parse_ref)
@@ -111,28 +112,20 @@ def test_inspect_records_of_any_field_type_parse_or_are_invalid(records):
 FAULTS = [None, None, None, "rc1", "rc127", "garbage", "empty", "truncated", "timeout", "dropped"]
 
 
-class FaultyHost(FakeTransport):
-    """A fake host whose answers may be faulty; a hang or a dropped connection raises as the transport does."""
-
-    def __init__(self, answers, faults):
-        super().__init__(answers)
-        self.faults = faults
-
-    def run(self, argv):
-        output = super().run(argv)
-        kind = self.faults.get(argv[1])
-        if kind == "timeout":
-            raise ObservationError("h", "TIMEOUT", "did not finish")
-        if kind == "dropped":
-            raise ObservationError("h", "HOST_UNREACHABLE", "connection lost")
-        return {
-            None: output,
-            "rc1": Output(1, b"", b"Error response from daemon: boom\n"),
-            "rc127": Output(127, b"", b"sh: docker: not found\n"),
-            "garbage": Output(0, b'{"not": "json"', b""),
-            "empty": Output(0, b"", b""),
-            "truncated": Output(0, output.stdout[: len(output.stdout) // 2], b""),
-        }[kind]
+def faulty(output: Output, kind: str | None) -> Any:
+    """An answer that may be faulty; a hang or a dropped connection raises as a runner does."""
+    if kind == "timeout":
+        return ObservationError("h", "TIMEOUT", "did not finish")
+    if kind == "dropped":
+        return ObservationError("h", "HOST_UNREACHABLE", "connection lost")
+    return {
+        None: output,
+        "rc1": Output(1, b"", b"Error response from daemon: boom\n"),
+        "rc127": Output(127, b"", b"sh: docker: not found\n"),
+        "garbage": Output(0, b'{"not": "json"', b""),
+        "empty": Output(0, b"", b""),
+        "truncated": Output(0, output.stdout[: len(output.stdout) // 2], b""),
+    }[kind]
 
 
 world = st.fixed_dictionaries({
@@ -169,11 +162,11 @@ def host_answers(w: dict[str, Any]) -> list[tuple[tuple[str, ...], Output]]:
     ]
 
 
-def run_checks(w: dict[str, Any]) -> tuple[dict[str, Any], FaultyHost]:
+def run_checks(w: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """What the plugin does for one module: each check's verdict or error, then the plan."""
     module = make_module(compose={"project": "p", "service": "s"}, desired={"state": w["state"]},
                          image={"ref": w["ref"]} if w["state"] != "absent" else None)
-    host = FaultyHost(host_answers(w), w["faults"])
+    host = canned([(prefix, faulty(output, w["faults"].get(prefix[1]))) for prefix, output in host_answers(w)])
     observer = HostObserver(host, [module.container_name])
     checks = ["exists"] if module.state == "absent" else ["exists", "labels", "state", "image"]
     entries = []
@@ -182,20 +175,14 @@ def run_checks(w: dict[str, Any]) -> tuple[dict[str, Any], FaultyHost]:
                                  "check": check, "changes": [], "warnings": [], "error": None}
         try:
             container = observer.containers().get(module.container_name)
-            if check == "image":
-                verdict = compare.check_image(module, container, observer.images() if container else {})
-            else:
-                verdict = getattr(compare, f"check_{check}")(module, container)
+            images = observer.images() if container and check == "image" else {}
+            verdict = BY_NAME[check].run(module, Observed(container, images))
         except ObservationError as exc:
             entry.update(outcome="error", error={"code": exc.code, "message": exc.message})
         else:
-            entry.update(outcome="failed" if verdict.changes else "passed",
-                         changes=[c.as_dict() for c in verdict.changes],
-                         warnings=[x.as_dict() for x in verdict.warnings])
+            entry.update(outcome="failed" if verdict.changes else "passed", **verdict.to_json())
         entries.append(entry)
-    plan = build_plan(run_id="r", started_at="a", finished_at="b", checks=entries, hosts=[], errors=[],
-                      pytest_status=0)
-    return plan, host
+    return plan_json(entries), host
 
 
 def matches(w: dict[str, Any]) -> bool:
@@ -238,7 +225,7 @@ def test_in_sync_only_when_every_check_was_observed_and_matched(w):
         assert module["status"] == "error"
     assert SECRET not in json.dumps(plan)
     # At most one of each command, whatever happened.
-    assert len(host.calls) == len({c[1] for c in host.calls}) <= 3
+    assert len(calls(host)) == len({c[1] for c in calls(host)}) <= 3
 
 
 @SETTINGS
@@ -251,8 +238,7 @@ def test_in_sync_only_when_every_check_was_observed_and_matched(w):
 }), min_size=1, max_size=6))
 def test_plan_is_in_sync_only_when_every_check_passed(entries):
     checks = [{"module": "m", "host": "h", "container": "c", "warnings": [], **e} for e in entries]
-    plan = build_plan(run_id="r", started_at="a", finished_at="b", checks=checks, hosts=[], errors=[],
-                      pytest_status=0)
+    plan = plan_json(checks)
     [module] = plan["modules"]
     all_passed = all(e["outcome"] == "passed" and not e["changes"] and e["error"] is None for e in entries)
     assert (module["status"] == "in_sync") == all_passed

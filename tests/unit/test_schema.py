@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftcheck import imageref, inventory, manifest
+from driftcheck import imageref, inventory, manifest, registry
 from driftcheck.errors import ManifestError
 from driftcheck.schema import SCHEMA_DIR, jsonable, validate
 
@@ -73,7 +73,7 @@ def test_reserved_words_agree():
     assert set(MODULE_SCHEMA["properties"]["name"]["not"]["enum"]) == manifest.RESERVED_NAMES
     assert set(MODULE_SCHEMA["properties"]["tags"]["items"]["not"]["enum"]) == manifest.RESERVED_TAGS
     checks = set(MODULE_SCHEMA["properties"]["ignore"]["items"]["properties"]["check"]["enum"])
-    assert checks == {*manifest.CORE_CHECKS, *manifest.OPTIONAL_CHECKS}
+    assert checks == set(registry.waivable())
     policies = HOSTS_SCHEMA["properties"]["hosts"]["additionalProperties"]["properties"]["host_key_policy"]["enum"]
     assert tuple(policies) == inventory.POLICIES
 
@@ -187,7 +187,8 @@ def _mutate(doc: Any, path: tuple, op: str, value: Any) -> None:
 
 @given(st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(["set", "set", "delete", "add"]),
                           st.sampled_from(VALUES)), min_size=1, max_size=3))
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10 * settings.default.max_examples,  # a wide space: ten times the profile's count
+          deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_what_the_loaders_rules_accept_the_schema_accepts(mutations):
     """The run skips jsonschema for files its own rules accept: that is sound only if this holds."""
     doc = copy.deepcopy(RICH)
@@ -227,7 +228,7 @@ HOST_VALUES = [None, 0, 10, 600, 601, 0.5, True, "", "x", "strict", "accept-new"
 @given(st.lists(st.tuples(st.sampled_from(["connection", "identity_file", "ssh_config", "known_hosts",
                                            "host_key_policy", "timeout", "extra"]),
                           st.sampled_from(["set", "delete"]), st.sampled_from(HOST_VALUES)), min_size=1, max_size=3))
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=5 * settings.default.max_examples, deadline=None)  # five times the profile's count
 def test_what_the_inventory_rules_accept_the_hosts_schema_accepts(tmp_path_factory, mutations):
     entry: dict[str, Any] = {"connection": "paramiko://deploy@127.0.0.1:2222", "host_key_policy": "strict",
                              "timeout": 10}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from driftcheck.plan import build_plan
 from driftcheck.summary import plain, summary_lines
+from tests.support.unit import plan_json
 
 TAG = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "a:1", "observed": "a:2"}
 STATE = {"code": "NOT_RUNNING", "field": "state", "desired": "running", "observed": "exited"}
@@ -16,9 +16,8 @@ def entry(module, check, outcome, changes=(), error=None, warnings=(), **extra):
             "changes": list(changes), "warnings": list(warnings), "error": error, **extra}
 
 
-def plan_of(checks, pytest_status=1, **kwargs):
-    return build_plan(run_id="r", started_at="s", finished_at="f", checks=checks, hosts=[], errors=[],
-                      pytest_status=pytest_status, **kwargs)
+def plan_of(checks, pytest_status=1, previous=None):
+    return plan_json(checks, [], pytest_status, previous)
 
 
 def test_an_aligned_table_one_line_per_change_then_the_total():
@@ -36,7 +35,7 @@ def test_an_aligned_table_one_line_per_change_then_the_total():
         "c            h     ERROR    TIMEOUT: slow; retry",
         "long-name    h     DRIFT    IMAGE_TAG_MISMATCH image.ref: a:1 → a:2",
         "                            NOT_RUNNING state: running → exited",
-        "orphans@h/p  h     DRIFT    ORPHAN_CONTAINER container: None → p-x-1 (service x)",
+        "orphans@h/p  h     DRIFT    ORPHAN_CONTAINER container: (none) → p-x-1 (service x)",
         "since old: 3 new, 0 resolved, 0 unchanged",
     ]
     # only the status cell carries a colour
@@ -55,9 +54,8 @@ def test_the_total_is_green_when_in_sync_and_ignored_checks_are_listed():
 
 
 def test_run_level_errors_without_modules_have_no_table():
-    plan = build_plan(run_id="r", started_at="s", finished_at="f", checks=[], hosts=[], pytest_status=2, errors=[
-        {"module": None, "host": None, "code": "MANIFEST_INVALID", "message": "expected the integer 2",
-         "file": "modules/a/module.yaml", "key": "schema_version"}])
+    plan = plan_json([], [{"code": "MANIFEST_INVALID", "message": "expected the integer 2",
+                           "file": "modules/a/module.yaml", "key": "schema_version"}], 2)
     texts = [plain(line) for line in summary_lines(plan)]
     assert texts == ["ERROR MANIFEST_INVALID: modules/a/module.yaml: schema_version: expected the integer 2",
                      "0 modules: 0 in sync, 0 drift, 0 error, 0 warnings; exit 2"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CORPUS = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "hostile").glob("*.yaml"))
+CORPUS = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "hostile").glob("*.yaml"))
 
 
 def place(case: Path, modules: Path) -> Path:

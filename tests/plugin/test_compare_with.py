@@ -1,0 +1,71 @@
+"""--compare-with: new, resolved and unchanged drift since an earlier run."""
+
+from __future__ import annotations
+
+import pytest
+
+from .harness import HOST, PROJECT
+
+
+def pair(module, code):
+    return {"module": module, "code": code}
+
+
+def test_new_resolved_unchanged(lab):
+    lab.module("in-sync")
+    lab.module("wrong-tag")
+    lab.module("stopped")
+    lab.serve("in-sync", "wrong-tag", "stopped")
+    first = lab.run()
+    assert first.rc == 1, first.output
+    assert first.codes() == {"in-sync": [], "wrong-tag": ["IMAGE_TAG_MISMATCH"], "stopped": ["NOT_RUNNING"]}
+    # wrong-tag recreated from lab/app:1, in-sync removed, stopped still stopped
+    lab.patch_container("wrong-tag", **{"Config.Image": "lab/app:1", "Image": lab.captured("in-sync")["Image"]})
+    lab.set_scenario(remove=[f"{PROJECT}-in-sync-1"])
+    second = lab.run(f"--compare-with={first.run_dir}")
+    assert second.rc == 1, second.output
+    assert lab.latest_plan() == second.plan and (lab.reports / "latest").resolve() == second.run_dir
+    since = second.plan["since"]
+    assert since["run_id"] == first.plan["run_id"]
+    assert since["new"] == [pair("in-sync", "CONTAINER_MISSING")]
+    assert since["resolved"] == [pair("wrong-tag", "IMAGE_TAG_MISMATCH")]
+    assert since["unchanged"] == [pair("stopped", "NOT_RUNNING")]
+    assert f"since {first.plan['run_id']}: 1 new, 1 resolved, 1 unchanged" in second.stdout
+
+
+@pytest.mark.parametrize(("module", "sections", "code"), [
+    ("scaled", {"desired": {"replicas": 1}}, "REPLICAS_MISMATCH"),
+    ("stale", {"image": {"ref": "lab/stale:1"}}, "IMAGE_STALE"),
+])
+def test_drift_of_a_check_that_did_not_run_is_not_resolved(lab, module, sections, code):
+    # Bug a (a1ae813): since() knew no check for REPLICAS_MISMATCH / IMAGE_STALE and counted any check
+    # of the module that ran as having looked again. (CONFIG_HASH_MISMATCH would need docker-compose.)
+    lab.module(module, **sections)
+    lab.serve(module)
+    first = lab.run()
+    assert first.rc == 1, first.output
+    assert code in first.codes()[module], first.output
+    second = lab.run("-k", "test_state", f"--compare-with={first.run_dir}")
+    assert second.rc == 0, second.output
+    assert second.statuses() == {module: "in_sync"}  # only test_state ran, and passed
+    since = second.plan["since"]
+    assert pair(module, code) not in since["resolved"], (
+        f"{code} is listed as resolved, but -k test_state never ran the check that reports it: {since}")
+
+
+def test_orphan_removed_is_resolved(lab):
+    # Bug b (a1ae813): an orphans check that finds nothing leaves its pseudo-module out of the plan, so
+    # since() never counted it as observed and a removed orphan was never resolved.
+    orphans = f"orphans@{HOST}/{PROJECT}"
+    lab.module("in-sync")
+    lab.serve("in-sync", "orphan")
+    first = lab.run()
+    assert first.rc == 1, first.output
+    assert first.codes() == {"in-sync": [], orphans: ["ORPHAN_CONTAINER"]}
+    lab.set_scenario(remove=[f"{PROJECT}-orphan-1"])
+    second = lab.run("-v", f"--compare-with={first.run_dir}")
+    assert second.rc == 0, second.output
+    assert f"test_orphans[{HOST}/{PROJECT}] PASSED" in second.stdout, "the orphans check ran again"
+    since = second.plan["since"]
+    assert pair(orphans, "ORPHAN_CONTAINER") in since["resolved"], (
+        f"the orphan is gone and the orphans check ran, yet it is not resolved: {since}")

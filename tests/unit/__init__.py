@@ -1,0 +1,1 @@
+"""Unit tests: pure logic on captured `docker inspect` JSON; no socket is ever opened."""
