@@ -73,11 +73,11 @@ class CheckOutcome:
         return self.outcome == "passed" or (self.outcome == "failed" and bool(self.verdict.changes))
 
     def unproven(self) -> Problem | None:
-        """Why this check proves nothing, or None when it concluded or was waived."""
+        """Why this check proves nothing, or None when it concluded (or was waived) without an error."""
+        if self.error is not None:
+            return self.error  # an observation that failed wins over whatever the check said
         if self.concluded or (self.outcome == "skipped" and self.ignored is not None):
             return None
-        if self.error is not None:
-            return self.error
         if self.outcome == "not_run":
             return Problem(codes.NOT_CHECKED, f"check {self.check} did not run (the run ended early); run it again")
         if self.outcome == "skipped":
