@@ -133,6 +133,12 @@ def check_image(module: Module, observed: Observed) -> Verdict:
     desired = parse_ref(module.image_ref)
     configured = parse_ref(container.configured_image)
     assert desired is not None
+    if (configured is not None and configured.repository == desired.repository and desired.digest is not None
+            and configured.digest is not None and configured.digest != desired.digest):
+        # A digest in the declared ref is a claim: the container was created from another one.
+        return Verdict((Change(codes.IMAGE_DIGEST_MISMATCH, "image.ref", desired.digest, configured.digest,
+                               f"the container's configured image {container.configured_image} pins another "
+                               "digest than image.ref"),))
     # Compose pinned by digest: the container's ref may be repository@sha256:… without the tag.
     pinned_match = (module.digest_pinned_in_compose and configured is not None and configured.digest is not None
                     and configured.repository == desired.repository and configured.tag in (None, desired.tag))
@@ -162,6 +168,11 @@ def check_image(module: Module, observed: Observed) -> Verdict:
                                shown[0] if len(shown) == 1 else shown or None),))
     if declared is not None and (declared in repo_digests or declared == configured.digest):
         return Verdict()
+    if desired.digest is not None and repo_digests:
+        return Verdict((Change(codes.IMAGE_DIGEST_MISMATCH, "image.ref", desired.digest,
+                               tuple(sorted(repo_digests)) if len(repo_digests) > 1 else repo_digests.pop(),
+                               "the running image's repository digests do not include the digest image.ref "
+                               "pins"),))
     return Verdict(warnings=(Warning(
         codes.IMAGE_DIGEST_NOT_VERIFIED,
         "the image ref matches, but no digest is declared (image.digest) to prove the running image"

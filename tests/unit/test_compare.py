@@ -257,3 +257,26 @@ def test_changes_carry_values_and_prose_goes_to_the_message(observed):
                                         "message": "the variable holds a different value (never shown)"}
     ports = judge("ports", make_module(desired={"ports": ["127.0.0.1:18080:80"]}), observed["drift-lab-ports-drift-1"])
     assert ports.changes[0].to_json()["desired"] == ["127.0.0.1:18080:80/tcp"]
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+@pytest.mark.parametrize("ref", [f"lab/app@{DIGEST_A}", f"lab/app:1@{DIGEST_A}"])
+def test_a_digest_in_the_ref_is_a_claim_that_is_compared(observed, images, pinned, ref):
+    """Re-pinned compose (repo@sha256:B) against a module pinning sha256:A is drift, never in sync."""
+    module = make_module(image={"ref": ref, "digest_pinned_in_compose": pinned})
+    repinned = dataclasses.replace(observed["drift-lab-in-sync-1"], configured_image=f"lab/app@{DIGEST_B}")
+    verdict = judge("image", module, repinned, images)
+    assert codes(verdict) == ["IMAGE_DIGEST_MISMATCH"]
+    assert (verdict.changes[0].desired, verdict.changes[0].observed) == (DIGEST_A, DIGEST_B)
+    same = dataclasses.replace(repinned, configured_image=f"lab/app@{DIGEST_A}")
+    assert judge("image", module, same, images) == Verdict()  # the claim holds
+
+
+def test_a_digest_in_the_ref_is_compared_with_the_repo_digests(observed):
+    """Compose used the tag; the running image's RepoDigests show another digest than the ref claims."""
+    container = observed["drift-lab-in-sync-1"]
+    images = {container.image_id: ImageObservation(container.image_id, ("lab/app:1",), (f"lab/app@{DIGEST_B}",))}
+    verdict = judge("image", make_module(image={"ref": f"lab/app:1@{DIGEST_A}"}), container, images)
+    assert codes(verdict) == ["IMAGE_DIGEST_MISMATCH"] and verdict.changes[0].observed == DIGEST_B
+    proven = judge("image", make_module(image={"ref": f"lab/app:1@{DIGEST_B}"}), container, images)
+    assert proven == Verdict()
