@@ -101,14 +101,13 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
             write_atomic(partial / "report.json", to_json(report, indent=None))
         write_atomic(partial / "index.html", render(plan))
         write_atomic(partial / "plan.json", plan_bytes)
+        if plan_out is not None:  # before the rename: a run folder appears only with every copy written
+            write_atomic(plan_out / "plan.json" if plan_out.is_dir() else plan_out, plan_bytes)
         os.rename(partial, run_dir)
         _fsync_dir(reports_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if plan_out is not None:
-        target = plan_out / "plan.json" if plan_out.is_dir() else plan_out
-        write_atomic(target, plan_bytes)
     if move_latest:
         point_latest(reports_dir, run_id)
     return run_dir

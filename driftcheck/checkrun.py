@@ -5,6 +5,7 @@ outcome for the plan (user_properties, so it reaches xdist's controller too). py
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +34,8 @@ def check_name(item: pytest.Item) -> str:
 
 
 def _record(node: pytest.Item, kind: str, value: dict[str, Any]) -> None:
-    node.user_properties.append((PROPERTY, {"kind": kind, **value}))
+    # JSON text: junit.xml shows a property's value as it is, so it must not be a Python repr.
+    node.user_properties.append((PROPERTY, json.dumps({"kind": kind, **value})))
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +102,8 @@ class Recorder:
         outcome = state.outcomes.get(report.nodeid)
         if outcome is None:
             return
-        props = [value for key, value in report.user_properties if key == PROPERTY and isinstance(value, dict)]
+        props = [json.loads(value) for key, value in report.user_properties
+                 if key == PROPERTY and isinstance(value, str)]
         errors = [p for p in props if p["kind"] == "error"]
         verdicts = [p for p in props if p["kind"] == "verdict"]
         if errors:

@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     # The same options as a run: --inventory and --modules-dir, or DRIFT_INVENTORY and
     # DRIFT_MODULES_DIR, relative to where it runs; by default the project's own.
     root = Path(__file__).resolve().parent.parent
-    options = RunOptions.build(root, Path.cwd(), vars(args), os.environ)
+    env = {o.env: os.environ[o.env] for o in OPTIONS if o.dest in ("inventory", "modules_dir") and o.env in os.environ}
+    options = RunOptions.build(root, Path.cwd(), vars(args), env)
     return run(args.host, options.inventory, options.modules_dir, options.show, lambda line: print(line, flush=True))
 
 

@@ -238,6 +238,7 @@ def since(previous: dict[str, Any], plan: Plan, outcomes: list[CheckOutcome]) ->
     only while it finds orphans, yet its check ran).
     """
     before = {(c["module"], c["code"]) for c in previous.get("changes", [])}
+    fields = {(c["module"], c["code"]): str(c.get("field", "")) for c in previous.get("changes", [])}
     now = {(m.module, str(c.code)) for m in plan.modules for c in m.changes}
     failed = {m.module for m in plan.modules if m.status == "error"}
     ran: dict[str, set[str]] = {}
@@ -246,7 +247,7 @@ def since(previous: dict[str, Any], plan: Plan, outcomes: list[CheckOutcome]) ->
             ran.setdefault(outcome.module, set()).add(outcome.check)
 
     def rechecked(module: str, code: str) -> bool:
-        return bool(ran.get(module, set()) & checks_reporting(code))
+        return bool(ran.get(module, set()) & checks_reporting(code, fields.get((module, code), "")))
 
     def listed(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
         return [{"module": m, "code": c} for m, c in sorted(pairs)]

@@ -113,7 +113,7 @@ def _start_drift_run(config: pytest.Config, state: RunState) -> None:
     if getattr(config.option, "dist", "no") != "no":
         from driftcheck.xdistpart import XdistController
 
-        config.pluginmanager.register(XdistController(state), "driftcheck-xdist")
+        config.pluginmanager.register(XdistController(state, config.rootpath), "driftcheck-xdist")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -137,10 +137,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for m in state.modules])
         return
     check = BY_NAME[metafunc.function.__name__.removeprefix("test_")]
-    subjects: list[Subject] = list(state.projects()) if check.per_project else \
-        [m for m in state.modules if check.applies(m)]
     metafunc.parametrize("drift_subject", [
-        pytest.param(s, id=subject_id(s), marks=_marks(state, check.name, s)) for s in subjects])
+        pytest.param(s, id=subject_id(s), marks=_marks(state, check.name, s)) for s in state.subjects_of(check)])
 
 
 def _marks(state: RunState, check: str, subject: Subject) -> list[pytest.MarkDecorator]:

@@ -133,6 +133,9 @@ def waivable() -> tuple[str, ...]:
 ANY_CHECK: frozenset[Code] = frozenset({codes.CONTAINER_MISSING, codes.IGNORE_EXPIRED})
 
 
-def checks_reporting(code: str) -> frozenset[str]:
-    """The checks that can report a code (every check for CONTAINER_MISSING and IGNORE_EXPIRED)."""
+def checks_reporting(code: str, field: str = "") -> frozenset[str]:
+    """The checks that can report a change: every check for CONTAINER_MISSING; for IGNORE_EXPIRED, the
+    check its waiver names (its field is ignore[<check>].until)."""
+    if code == codes.IGNORE_EXPIRED and field.startswith("ignore[") and "]" in field:
+        return frozenset({field[len("ignore["):field.index("]")]})
     return frozenset(c.name for c in CHECKS if code in ANY_CHECK or code in c.reports)

@@ -21,11 +21,14 @@ WORKER_OUTPUT = "driftcheck_hosts"
 
 
 def _artifacts_error(state: RunState, exc: OSError) -> RunError:
-    where = state.options.show(Path(exc.filename)) if exc.filename else state.options.show(state.options.reports_dir)
-    reports = state.options.show(state.options.reports_dir)
-    return RunError(codes.ARTIFACTS_NOT_WRITTEN, f"could not write the run's artifacts ({where}: "
-                    f"{exc.strerror or exc}); the results above are complete; free space or make {reports} "
-                    "writable, or pass --reports-dir=DIR")
+    options = state.options
+    failed = Path(exc.filename) if exc.filename else options.reports_dir
+    plan_out = options.plan_out is not None and options.reports_dir.resolve() not in failed.resolve().parents
+    folder = options.show(options.plan_out if plan_out and options.plan_out else options.reports_dir)
+    flag = "--plan-out=PATH" if plan_out else "--reports-dir=DIR"
+    return RunError(codes.ARTIFACTS_NOT_WRITTEN, f"could not write the run's artifacts ({options.show(failed)}: "
+                    f"{exc.strerror or exc}); the results above are complete; free space or make {folder} "
+                    f"writable, or pass another {flag}")
 
 
 def _failed(state: RunState, plan: Plan, exc: OSError) -> Plan:
@@ -38,7 +41,7 @@ def _failed(state: RunState, plan: Plan, exc: OSError) -> Plan:
 def _write(config: pytest.Config, state: RunState, plan: Plan) -> None:
     if any(e.code == codes.ARTIFACTS_NOT_WRITTEN for e in plan.errors):
         return
-    report = getattr(getattr(config, "_json_report", None), "report", None)
+    report = state.json_report
     xmlpath = config.option.xmlpath
     ours = xmlpath == str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
     try:
@@ -131,6 +134,7 @@ class Reporter:
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
         if self.state.plan is not None:
             json_report["plan"] = self.state.plan.to_json()
+            self.state.json_report = json_report  # written with the run's other artifacts
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         state = self.state

@@ -17,6 +17,7 @@ from driftcheck.manifest import Module, discover
 from driftcheck.observe import HostObserver
 from driftcheck.options import RunOptions
 from driftcheck.plan import CheckOutcome, HostRecord, Plan, Problem, RunError
+from driftcheck.registry import BY_NAME, Check, Need
 from driftcheck.transport import Transport
 
 #: what a drift check is parametrized with: a module, or a compose project on a host (orphans)
@@ -70,6 +71,8 @@ class RunState:
     #: --drift-format json: the real stdout, which gets the plan alone at the end
     plan_stdout: TextIO | None = None
     plan: Plan | None = None
+    #: pytest-json-report's report, as its pytest_json_modifyreport hook hands it over
+    json_report: dict[str, Any] | None = None
 
     def load(self) -> None:
         show = self.options.show
@@ -99,6 +102,12 @@ class RunState:
         keys = sorted({(m.host, m.project) for m in self.modules})
         return [ProjectOnHost(host, project, tuple(m for m in self.modules if (m.host, m.project) == (host, project)))
                 for host, project in keys]
+
+    def subjects_of(self, check: Check) -> list[Subject]:
+        """What a check is parametrized with: every project for orphans, else the modules it applies to."""
+        if check.per_project:
+            return list(self.projects())
+        return [m for m in self.modules if check.applies(m)]
 
     def select(self, nodeid: str, check: str, subject: Subject) -> None:
         self.subjects[nodeid] = subject
@@ -138,7 +147,7 @@ class Observations:
             wanted = self.wanted.setdefault(subject.host, set())
             if isinstance(subject, Module):
                 wanted.add(subject.container_name)
-                if check == "image" and subject.image_ref:
+                if Need.IMAGES in BY_NAME[check].needs and subject.image_ref:
                     self.refs.setdefault(subject.host, set()).add(subject.image_ref)
                     self.image_hosts.add(subject.host)
         self.observers: dict[str, HostObserver] = {}

@@ -6,6 +6,8 @@ the same function that built the ids (session.subject_id), and the hosts from ea
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +19,19 @@ from driftcheck.session import RunState, Subject, subject_id
 
 
 class XdistController:
-    def __init__(self, state: RunState):
+    def __init__(self, state: RunState, rootpath: Path):
         self.state = state
+        #: node ids are relative to pytest's rootdir
+        self.rootpath = rootpath
 
     def _known(self) -> dict[str, tuple[str, Subject]]:
         """Every node id a drift check can have, with and without loadgroup's @<host>, -> (check, subject)."""
         state = self.state
-        root = state.options.root
         known: dict[str, tuple[str, Subject]] = {}
         for check in CHECKS:
-            prefix = (root / "checks" / check.file).relative_to(root).as_posix()
-            subjects: list[Subject] = list(state.projects()) if check.per_project else \
-                [m for m in state.modules if check.applies(m)]
-            for subject in subjects:
+            path = Path(os.path.relpath(state.options.root / "checks" / check.file, self.rootpath))
+            prefix = path.as_posix()
+            for subject in state.subjects_of(check):
                 nodeid = f"{prefix}::test_{check.name}[{subject_id(subject)}]"
                 known[nodeid] = known[f"{nodeid}@{subject.host}"] = (check.name, subject)
         return known

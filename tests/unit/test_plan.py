@@ -192,3 +192,20 @@ def test_an_added_error_decides_the_exit_status_again():
 def test_values_survive_the_plan():
     plan = plan_of([check("a", "replicas", "failed", [REPLICAS])], status=1)
     assert plan["changes"][0]["desired"] == 1 and plan["changes"][0]["observed"] == 2
+
+
+def test_since_resolves_an_expired_waiver_only_when_the_waived_check_ran_again():
+    previous = {"run_id": "old", "changes": [{"module": "a", "code": "IGNORE_EXPIRED", "field": "ignore[ports].until"}]}
+    assert plan_json([check("a", "state", "passed")], [], 0, previous)["since"]["resolved"] == []
+    assert plan_json([check("a", "ports", "passed")], [], 0, previous)["since"]["resolved"] == [
+        {"module": "a", "code": "IGNORE_EXPIRED"}]
+
+
+def test_a_plan_out_that_cannot_be_written_leaves_no_run_folder(tmp_path):
+    import pytest
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError):
+        write_run(tmp_path / "reports", plan_of([check("a", "exists", "passed")]), None, None,
+                  tmp_path / "file" / "plan.json", True)
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == []
