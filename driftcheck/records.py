@@ -6,6 +6,7 @@ records without loading a transport.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -14,6 +15,27 @@ CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 COMPOSE_VERSION_LABEL = "com.docker.compose.version"
 #: Labels that may leave the observation boundary (the ones the checks read); every other is dropped.
 KEPT_LABELS = (PROJECT_LABEL, SERVICE_LABEL, CONFIG_HASH_LABEL, COMPOSE_VERSION_LABEL)
+
+
+#: where Compose mounts a service's `secrets:` (a bind of the secret's file)
+SECRETS_DIR = "/run/secrets/"
+#: the name docker gives an anonymous volume (`- /app/node_modules`): new on every create
+ANONYMOUS_VOLUME_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def mount_entry(kind: str, source: str, destination: str, read_only: bool) -> str:
+    """A mount as module.yaml declares it (make import writes this; the mounts check compares it).
+
+    `volume:/dest` and `/host/path:/dest` (with `:ro` when read-only); an anonymous volume by its
+    destination alone, `/dest`, since its name changes on every create; a Compose secret as
+    `secret:<name>`, matched by its /run/secrets/<name> destination whatever file backs it.
+    """
+    if kind == "bind" and destination.startswith(SECRETS_DIR) and "/" not in destination[len(SECRETS_DIR):]:
+        return f"secret:{destination[len(SECRETS_DIR):]}"
+    suffix = ":ro" if read_only else ""
+    if kind == "volume" and ANONYMOUS_VOLUME_RE.match(source):
+        return f"{destination}{suffix}"
+    return f"{source}:{destination}{suffix}"
 
 
 @dataclass(frozen=True)
