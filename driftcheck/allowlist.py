@@ -14,11 +14,14 @@ from driftcheck.errors import SafetyViolation
 from driftcheck.imageref import parse_ref
 
 #: `docker ps` output: a header line, then one JSON array per container (id, names, compose
-#: project, compose service). `table` makes docker print the header even when there is no
-#: container, so an empty answer is recognisably wrong rather than "nothing runs here".
+#: project, compose service, compose oneoff label, state). `table` makes docker print the header
+#: even when there is no container, so an empty answer is recognisably wrong rather than "nothing
+#: runs here". The header names a label column by its last dotted part: [CONTAINER ID,NAMES,
+#: project,service,oneoff,STATE].
 PS_FORMAT = (
     'table [{{json .ID}},{{json .Names}},'
-    '{{json (.Label "com.docker.compose.project")}},{{json (.Label "com.docker.compose.service")}}]'
+    '{{json (.Label "com.docker.compose.project")}},{{json (.Label "com.docker.compose.service")}},'
+    '{{json (.Label "com.docker.compose.oneoff")}},{{json .State}}]'
 )
 #: How that header line starts (docker names the columns; 20.10 and 28 agree).
 PS_HEADER = "[CONTAINER ID,"
@@ -35,7 +38,9 @@ MAX_ARGUMENTS = 4000
 
 
 def _is_image_argument(arg: str) -> bool:
-    return bool(IMAGE_ID_RE.match(arg)) or (not arg.startswith("-") and parse_ref(arg) is not None)
+    # fullmatch and isprintable: `$` alone would let a trailing newline through
+    return bool(IMAGE_ID_RE.fullmatch(arg)) or (arg.isprintable() and not arg.startswith("-")
+                                                and parse_ref(arg) is not None)
 
 
 def check_argv(argv: Sequence[str]) -> None:
@@ -48,7 +53,7 @@ def check_argv(argv: Sequence[str]) -> None:
         return
     if args[: len(INSPECT_PREFIX)] == INSPECT_PREFIX:
         operands = args[len(INSPECT_PREFIX):]
-        if operands and all(CONTAINER_ID_RE.match(a) for a in operands):
+        if operands and all(CONTAINER_ID_RE.fullmatch(a) for a in operands):
             return
         raise SafetyViolation(shown[:200], "docker inspect takes only full container ids")
     if args[: len(IMAGE_INSPECT_PREFIX)] == IMAGE_INSPECT_PREFIX:

@@ -58,11 +58,14 @@ UNEXPECTEDLY_RUNNING = Code("UNEXPECTEDLY_RUNNING", _D, "desired stopped, but it
 IMAGE_TAG_MISMATCH = Code("IMAGE_TAG_MISMATCH", _D, "the container's configured image ref differs")
 IMAGE_DIGEST_MISMATCH = Code("IMAGE_DIGEST_MISMATCH", _D, "the declared digest is not the running image's")
 IMAGE_STALE = Code("IMAGE_STALE", _D, "the declared tag now names a newer image than the container runs")
-REPLICAS_MISMATCH = Code("REPLICAS_MISMATCH", _D, "another number of containers runs the service")
+REPLICAS_MISMATCH = Code("REPLICAS_MISMATCH", _D, "another number of containers runs the service (one-off "
+                         "containers aside), or another replica is not in the desired state")
 RESTART_POLICY_MISMATCH = Code("RESTART_POLICY_MISMATCH", _D, "its restart policy differs")
 RESTART_LOOP = Code("RESTART_LOOP", _D, "it is restarting, or restarted more than 5 times")
 PORTS_MISMATCH = Code("PORTS_MISMATCH", _D, "its published ports differ")
 ENV_KEY_MISSING = Code("ENV_KEY_MISSING", _D, "a declared variable is not set")
+ENV_KEY_UNEXPECTED = Code("ENV_KEY_UNEXPECTED", _D, "a variable is set that a module with env_keys_complete "
+                          "does not declare")
 ENV_VALUE_MISMATCH = Code("ENV_VALUE_MISMATCH", _D, "a variable's value differs from its declared digest")
 MOUNTS_MISMATCH = Code("MOUNTS_MISMATCH", _D, "its volume and bind mounts differ")
 NETWORKS_MISMATCH = Code("NETWORKS_MISMATCH", _D, "it is attached to other networks")
@@ -77,6 +80,8 @@ IMAGE_DIGEST_NOT_VERIFIED = Code("IMAGE_DIGEST_NOT_VERIFIED", _W, "the image ref
                                  "was proven (drift with --strict-images)")
 IMAGE_NOT_OBSERVED = Code("IMAGE_NOT_OBSERVED", _W, "the running image cannot be inspected on the host "
                           "(drift with --strict-images)")
+ONEOFF_RUNNING = Code("ONEOFF_RUNNING", _W, "a one-off container of the service (docker compose run) is running; "
+                      "it is never counted as a replica")
 CONFIG_HASH_NOT_COMPARABLE = Code("CONFIG_HASH_NOT_COMPARABLE", _W, "the container was created by another "
                                   "Compose version than this machine's")
 

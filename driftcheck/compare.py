@@ -22,6 +22,8 @@ from driftcheck.records import (
     ContainerObservation,
     ImageObservation,
     ListedContainer,
+    LocalCompose,
+    mount_entry,
 )
 from driftcheck.verdict import Change, Verdict, Warning
 
@@ -57,8 +59,8 @@ class Observed:
     images: Mapping[str, ImageObservation] = field(default_factory=dict)
     #: every container on the host (docker ps)
     listing: tuple[ListedContainer, ...] = ()
-    #: (config hash, Compose version) computed locally from the module's compose.file
-    compose: tuple[str, str] | None = None
+    #: what Compose on this machine makes of the module's compose.file
+    compose: LocalCompose | None = None
 
     @property
     def present(self) -> ContainerObservation:
@@ -160,24 +162,24 @@ def check_image(module: Module, observed: Observed) -> Verdict:
         ))
     repo_digests = _repo_digests_for(desired.repository, image)
     pinned = configured.digest if module.digest_pinned_in_compose else None
-    if module.image_digest is not None:
-        if module.image_digest in repo_digests or module.image_digest == pinned:
-            return Verdict()
+    if module.image_digest is not None and not (module.image_digest in repo_digests or module.image_digest == pinned):
         shown = tuple(sorted(repo_digests | ({pinned} if pinned else set())))
         return Verdict((Change(codes.IMAGE_DIGEST_MISMATCH, "image.digest", module.image_digest,
                                shown[0] if len(shown) == 1 else shown or None),))
-    if declared is not None and (declared in repo_digests or declared == configured.digest):
+    # Both declared digests are claims: image.digest proven above does not excuse the one image.ref pins.
+    if desired.digest is not None and not (desired.digest in repo_digests or desired.digest == configured.digest):
+        if repo_digests:
+            return Verdict((Change(codes.IMAGE_DIGEST_MISMATCH, "image.ref", desired.digest,
+                                   tuple(sorted(repo_digests)) if len(repo_digests) > 1 else repo_digests.pop(),
+                                   "the running image's repository digests do not include the digest image.ref "
+                                   "pins"),))
+        return Verdict(warnings=(Warning(codes.IMAGE_DIGEST_NOT_VERIFIED, "the image ref matches, but nothing on "
+                                         f"the host proves digest {desired.digest}"),))
+    if declared is not None:
         return Verdict()
-    if desired.digest is not None and repo_digests:
-        return Verdict((Change(codes.IMAGE_DIGEST_MISMATCH, "image.ref", desired.digest,
-                               tuple(sorted(repo_digests)) if len(repo_digests) > 1 else repo_digests.pop(),
-                               "the running image's repository digests do not include the digest image.ref "
-                               "pins"),))
     return Verdict(warnings=(Warning(
         codes.IMAGE_DIGEST_NOT_VERIFIED,
-        "the image ref matches, but no digest is declared (image.digest) to prove the running image"
-        if declared is None else
-        f"the image ref matches, but nothing on the host proves digest {declared}"),))
+        "the image ref matches, but no digest is declared (image.digest) to prove the running image"),))
 
 
 def _sorted(items: Iterable[str]) -> tuple[str, ...]:
@@ -190,7 +192,9 @@ def check_restart_policy(module: Module, observed: Observed) -> Verdict:
     assert module.restart_policy is not None
     changes = []
     desired, policy = module.restart_policy, container.restart_policy
-    if not (desired == policy or (desired == "on-failure" and policy.startswith("on-failure"))):
+    # docker shows on-failure with no retry limit (MaximumRetryCount 0) as plain on-failure
+    exact = "on-failure" if desired == "on-failure:0" else desired
+    if not (exact == policy or (desired == "on-failure" and policy.startswith("on-failure"))):
         changes.append(Change(codes.RESTART_POLICY_MISMATCH, "desired.restart_policy", desired, policy))
     if container.restarting or container.restart_count > RESTART_LOOP_THRESHOLD:
         changes.append(Change(codes.RESTART_LOOP, "desired.restart_policy", RESTART_LOOP_THRESHOLD,
@@ -201,13 +205,31 @@ def check_restart_policy(module: Module, observed: Observed) -> Verdict:
     return Verdict(tuple(changes))
 
 
+def _port_key(port: str) -> tuple[str, str]:
+    """(host_ip, container_port/proto) of host_ip:host_port:container_port/proto (host_ip may hold colons)."""
+    host, _, container = port.rpartition(":")
+    return host.rpartition(":")[0], container
+
+
 def check_ports(module: Module, observed: Observed) -> Verdict:
-    """Its published ports are exactly the declared set."""
+    """Its published ports are exactly the declared set; a declared ephemeral host port (`ip::80/tcp`) is
+    matched by a binding of that address and container port whatever its host port (empty included)."""
     assert module.ports is not None
     ports = observed.present.published_ports()
-    if ports == module.ports:
+    missing, extra = set(module.ports) - ports, ports - module.ports
+    for wanted in sorted(p for p in missing if p.split(":")[-2] == ""):
+        match = next((p for p in sorted(extra) if _port_key(p) == _port_key(wanted)), None)
+        if match is not None:
+            missing.discard(wanted)
+            extra.discard(match)
+    if not missing and not extra:
         return Verdict()
-    return Verdict((Change(codes.PORTS_MISMATCH, "desired.ports", _sorted(module.ports), _sorted(ports)),))
+    return Verdict((Change(codes.PORTS_MISMATCH, "desired.ports", _sorted(module.ports), _sorted(ports),
+                           _missing_extra(missing, extra)),))
+
+
+def _missing_extra(missing: Iterable[str], extra: Iterable[str]) -> str:
+    return f"missing: {', '.join(_sorted(missing)) or '(none)'}; extra: {', '.join(_sorted(extra)) or '(none)'}"
 
 
 def check_env(module: Module, observed: Observed) -> Verdict:
@@ -218,6 +240,11 @@ def check_env(module: Module, observed: Observed) -> Verdict:
     for name in module.env_keys or ():
         if name not in names:
             changes.append(Change(codes.ENV_KEY_MISSING, "desired.env_keys", name, None))
+    if module.env_keys_complete:
+        declared = set(module.env_keys or ()) | {name for name, _ in module.env_digests or ()}
+        changes += [Change(codes.ENV_KEY_UNEXPECTED, "desired.env_keys", None, name,
+                           "env_keys_complete: a variable the module does not declare is set")
+                    for name in sorted(names - declared)]
     digests = dict(container.env_digests)
     for name, digest in module.env_digests or ():
         if name not in digests:
@@ -229,21 +256,23 @@ def check_env(module: Module, observed: Observed) -> Verdict:
     return Verdict(tuple(changes))
 
 
-def _mount_text(source: str, destination: str, read_only: bool) -> str:
-    return f"{source}:{destination}" + (":ro" if read_only else "")
-
-
 def check_mounts(module: Module, observed: Observed) -> Verdict:
-    """Its volume and bind mounts are exactly the declared set (observed bind sources are never shown)."""
-    container = observed.present
+    """Its mounts are exactly the declared set, both sides in records.mount_entry's form: an anonymous
+    volume by its destination, a Compose secret by its name. desired: the declared entries the host
+    lacks; observed: the host's entries not declared (a bind's source never shown)."""
     assert module.mounts is not None
-    mounts = {(source, destination, read_only) for _, source, destination, read_only in container.mounts}
-    if mounts == module.mounts:
+    shown: dict[str, str] = {}
+    for kind, source, destination, read_only in observed.present.mounts:
+        entry = mount_entry(kind, source, destination, read_only)
+        if kind == "bind" and not entry.startswith("secret:"):
+            shown[entry] = f"(bind):{destination}" + (":ro" if read_only else "")
+        else:
+            shown[entry] = entry
+    missing = _sorted(module.mounts - set(shown))
+    extra = _sorted(text for entry, text in shown.items() if entry not in module.mounts)
+    if not missing and not extra:
         return Verdict()
-    shown = [_mount_text(source if kind == "volume" else "(bind)", destination, read_only)
-             for kind, source, destination, read_only in container.mounts]
-    return Verdict((Change(codes.MOUNTS_MISMATCH, "desired.mounts", _sorted(_mount_text(*m) for m in module.mounts),
-                           _sorted(shown)),))
+    return Verdict((Change(codes.MOUNTS_MISMATCH, "desired.mounts", missing, extra, _missing_extra(missing, extra)),))
 
 
 def check_networks(module: Module, observed: Observed) -> Verdict:
@@ -267,14 +296,28 @@ def check_health(module: Module, observed: Observed) -> Verdict:
                            None if container.health else "the container has no healthcheck"),))
 
 
+def _in_state(desired: str, state: str) -> bool:
+    return state == "running" if desired == "running" else state in STOPPED_STATUSES
+
+
 def check_replicas(module: Module, observed: Observed) -> Verdict:
-    """As many containers carry its compose project and service labels as it declares."""
+    """As many containers of its compose service exist as it declares, the others in its desired state too
+    (its own container's state is the state check's one cause). One-off containers (`docker compose run`)
+    are never replicas; a running one is a warning."""
     assert module.replicas is not None
-    names = sorted(c.name for c in observed.listing if (c.project, c.service) == (module.project, module.service))
-    if len(names) == module.replicas:
-        return Verdict()
-    return Verdict((Change(codes.REPLICAS_MISMATCH, "desired.replicas", module.replicas, len(names),
-                           f"containers of the service: {', '.join(names) or '(none)'}"),))
+    service = sorted((c for c in observed.listing if (c.project, c.service) == (module.project, module.service)),
+                     key=lambda c: c.name)
+    replicas = [c for c in service if not c.oneoff]
+    astray = [c for c in replicas if c.name != module.container_name and not _in_state(module.state, c.state)]
+    oneoffs = [c.name for c in service if c.oneoff and c.state == "running"]
+    warnings = (Warning(codes.ONEOFF_RUNNING, f"one-off container(s) of the service running (docker compose run, "
+                        f"never counted as replicas): {', '.join(oneoffs)}"),) if oneoffs else ()
+    if len(replicas) == module.replicas and not astray:
+        return Verdict(warnings=warnings)
+    names = [c.name + (f" ({c.state or 'unknown state'})" if c in astray else "") for c in replicas]
+    return Verdict((Change(codes.REPLICAS_MISMATCH, "desired.replicas", module.replicas, len(replicas) - len(astray),
+                           f"containers of the service: {', '.join(names) or '(none)'}"
+                           + (f"; not {module.state}: {len(astray)}" if astray else "")),), warnings)
 
 
 def check_orphans(scope: ProjectOnHost, observed: Observed) -> Verdict:
@@ -292,15 +335,21 @@ def check_config_hash(module: Module, observed: Observed) -> Verdict:
     """Compose would not recreate it: it was created from the config the repo's compose file gives."""
     container = observed.present
     assert observed.compose is not None
-    local_hash, local_version = observed.compose
+    local = observed.compose
     label, version = container.label(CONFIG_HASH_LABEL), container.label(COMPOSE_VERSION_LABEL)
-    if version != local_version:
+    if version != local.version:
         # The hash follows Compose's own serialization, which has changed between releases.
         return Verdict(warnings=(Warning(codes.CONFIG_HASH_NOT_COMPARABLE, f"the container was created by Compose "
-                                         f"{version or '(unknown)'} and this machine has {local_version}; their "
+                                         f"{version or '(unknown)'} and this machine has {local.version}; their "
                                          "config hashes cannot be compared"),))
-    if label == local_hash:
+    if label == local.hash:
         return Verdict()
-    return Verdict((Change(codes.CONFIG_HASH_MISMATCH, "compose.file", local_hash, label,
+    if local.network_mode.startswith("service:"):
+        # Compose hashes it with the other container's id (container:<id>); without that id observed,
+        # the repo's hash cannot be compared, and a recreate must never be claimed.
+        return Verdict(warnings=(Warning(codes.CONFIG_HASH_NOT_COMPARABLE, f"network_mode {local.network_mode}: "
+                                         "Compose hashes this service with the other container's id, which "
+                                         "was not observed, so the repo's hash cannot be compared"),))
+    return Verdict((Change(codes.CONFIG_HASH_MISMATCH, "compose.file", local.hash, label,
                            "Compose would recreate this container: it was created from a different config "
                            "than the repo's"),))

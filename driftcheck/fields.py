@@ -41,6 +41,6 @@ class Fields:
             return None
         if not isinstance(value, str):
             raise self.fail(name, f"expected {what or 'a string'}, got {kind_of(value)}")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise self.fail(name, f"expected {what or pattern.pattern}, got {shown(value)}")
         return value

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from driftcheck.desired import PATH_RE, RUNTIME_KEYS, parse_runtime
 from driftcheck.errors import ManifestError, kind_of, shown
 from driftcheck.fields import Fields
 from driftcheck.imageref import DIGEST_RE, MAX_REF_LENGTH, parse_ref
@@ -27,15 +28,6 @@ RESERVED_TAGS = frozenset(
 )
 STATES = ("running", "stopped", "absent")
 
-RESTART_POLICY_RE = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]{1,4})?)$")
-PORT_RE = re.compile(r"^(?:(?P<ip>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
-                     r"(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp|sctp))?$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-VOLUME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
-PATH_RE = re.compile(r"^/[A-Za-z0-9_.@+/-]{0,254}$")
-NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
-#: the desired keys whose checks compare the container's runtime configuration (SPEC §2)
-RUNTIME_KEYS = ("replicas", "restart_policy", "ports", "env_keys", "env_digests", "mounts", "networks", "health")
 DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
@@ -90,14 +82,16 @@ class Module:
     replicas: int | None = None
     #: desired.restart_policy: no, always, unless-stopped, on-failure[:N]
     restart_policy: str | None = None
-    #: desired.ports, normalised to host_ip:host_port:container_port/proto
+    #: desired.ports, normalised to host_ip:host_port:container_port/proto (host_port empty: ephemeral)
     ports: frozenset[str] | None = None
     #: desired.env_keys: variable names that must be set
     env_keys: tuple[str, ...] | None = None
+    #: desired.env_keys_complete: env_keys names every variable; another one set is drift
+    env_keys_complete: bool | None = None
     #: desired.env_digests: (name, sha256:<hex> of the exact value)
     env_digests: tuple[tuple[str, str], ...] | None = None
-    #: desired.mounts as (volume or host path, destination, read_only)
-    mounts: frozenset[tuple[str, str, bool]] | None = None
+    #: desired.mounts, each as records.mount_entry writes it (`secret:<name>`, `/dest` for an anonymous volume)
+    mounts: frozenset[str] | None = None
     #: desired.networks
     networks: frozenset[str] | None = None
     #: desired.health: healthy
@@ -176,7 +170,7 @@ def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Modul
     state = "running" if state is None else state
     if state not in STATES:
         raise desired.fail("state", f"expected one of running, stopped, absent, got {shown(state)}")
-    runtime = _runtime(desired, state)
+    runtime = parse_runtime(desired, state)
 
     ref, digest, pinned = _image(data, path, required=state != "absent")
     module = Module(
@@ -194,7 +188,7 @@ def _compose_file(compose: Fields, base: Path | None) -> str | None:
     if text is None:
         return None
     relative = Path(text)
-    if not text or relative.is_absolute() or ".." in relative.parts or not PATH_RE.match("/" + text):
+    if not text or relative.is_absolute() or ".." in relative.parts or not PATH_RE.fullmatch("/" + text):
         raise compose.fail("file", f"expected a path inside the module folder, got {shown(text)}")
     if base is None:
         return text
@@ -233,89 +227,12 @@ def _until(entry: Fields) -> date | None:
         return None
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if isinstance(value, str) and DATE_RE.match(value):
+    if isinstance(value, str) and DATE_RE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
             pass
     raise entry.fail("until", f"expected a date YYYY-MM-DD, got {shown(str(value))}")
-
-
-def _runtime(desired: Fields, state: str) -> dict[str, Any]:
-    """The optional runtime keys of desired:, each normalised for comparison."""
-    found: dict[str, Any] = {}
-    for key in RUNTIME_KEYS:
-        if desired.data.get(key) is None:
-            continue
-        if state == "absent":
-            raise desired.fail(key, "expected only with desired.state running or stopped (an absent "
-                               "container has no configuration to check)")
-        if key == "health" and state != "running":
-            raise desired.fail(key, "expected only with desired.state running (a stopped container has no "
-                               "health status)")
-    replicas = desired.data.get("replicas")
-    if replicas is not None and (type(replicas) is not int or not 1 <= replicas <= 1000):
-        raise desired.fail("replicas", f"expected a whole number from 1 to 1000, got {replicas!r}")
-    found["replicas"] = replicas
-    found["restart_policy"] = desired.string("restart_policy", RESTART_POLICY_RE,
-                                             what="one of no, always, unless-stopped, on-failure[:N]")
-    found["health"] = desired.string("health", re.compile(r"^healthy$"), what="healthy")
-    ports = _string_list(desired, "ports", "a port '[host_ip:]host_port:container_port[/proto]' (quote it: "
-                         "YAML reads 22:22 as a number)")
-    if ports is not None:
-        found["ports"] = frozenset(_port(desired, f"ports[{i}]", p) for i, p in enumerate(ports))
-    env_keys = _string_list(desired, "env_keys", "a variable name", ENV_NAME_RE)
-    found["env_keys"] = None if env_keys is None else tuple(dict.fromkeys(env_keys))
-    digests = desired.data.get("env_digests")
-    if digests is not None:
-        table = Fields(digests, desired.path, "desired.env_digests")
-        for name in table.data:
-            if not isinstance(name, str) or not ENV_NAME_RE.match(name):
-                raise table.fail(str(name), "expected a variable name as the key")
-            table.string(name, DIGEST_RE, required=True, what="sha256:<64 lowercase hex> of the exact value")
-        found["env_digests"] = tuple(sorted(table.data.items()))
-    mounts = _string_list(desired, "mounts", "a mount 'volume:/destination[:ro]' or '/host/path:/destination[:ro]'")
-    if mounts is not None:
-        found["mounts"] = frozenset(_mount(desired, f"mounts[{i}]", m) for i, m in enumerate(mounts))
-    networks = _string_list(desired, "networks", "a network name", NETWORK_RE)
-    found["networks"] = None if networks is None else frozenset(networks)
-    return found
-
-
-def _string_list(fields: Fields, name: str, what: str, pattern: re.Pattern[str] | None = None) -> list[str] | None:
-    raw = fields.data.get(name)
-    if raw is None:
-        return None
-    if not isinstance(raw, list):
-        raise fields.fail(name, f"expected a list, each item {what}; got {kind_of(raw)}")
-    for index, item in enumerate(raw):
-        if not isinstance(item, str):
-            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {kind_of(item)}")
-        if pattern is not None and not pattern.match(item):
-            raise fields.fail(f"{name}[{index}]", f"expected {what}, got {shown(item)}")
-    return raw
-
-
-def _port(fields: Fields, key: str, text: str) -> str:
-    found = PORT_RE.match(text)
-    if found is None:
-        raise fields.fail(key, f"expected '[host_ip:]host_port:container_port[/proto]', got {shown(text)}")
-    host_port, container_port = int(found["host"]), int(found["container"])
-    if not (0 < host_port < 65536 and 0 < container_port < 65536):
-        raise fields.fail(key, f"expected ports between 1 and 65535, got {shown(text)}")
-    ip = (found["ip"] or "0.0.0.0").strip("[]")
-    return f"{ip}:{host_port}:{container_port}/{found['proto'] or 'tcp'}"
-
-
-def _mount(fields: Fields, key: str, text: str) -> tuple[str, str, bool]:
-    parts = text.split(":")
-    read_only = False
-    if len(parts) == 3 and parts[2] in ("ro", "rw"):
-        read_only = parts.pop() == "ro"
-    if len(parts) != 2 or not (VOLUME_RE.match(parts[0]) or PATH_RE.match(parts[0])) or not PATH_RE.match(parts[1]):
-        raise fields.fail(key, f"expected 'volume:/destination[:ro]' or '/host/path:/destination[:ro]', "
-                          f"got {shown(text)}")
-    return parts[0], parts[1], read_only
 
 
 def _tags(top: Fields) -> tuple[str, ...]:
@@ -327,7 +244,7 @@ def _tags(top: Fields) -> tuple[str, ...]:
     tags: list[str] = []
     for index, tag in enumerate(raw):
         key = f"tags[{index}]"
-        if not isinstance(tag, str) or not TAG_RE.match(tag):
+        if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
             got = shown(tag) if isinstance(tag, str) else kind_of(tag)
             raise top.fail(key, f"expected a tag matching ^[a-z][a-z0-9_]*$, got {got}")
         if tag in RESERVED_TAGS:
@@ -348,7 +265,7 @@ def _image(data: dict[str, Any], path: str, required: bool) -> tuple[str | None,
     image.check_keys({"ref", "digest", "digest_pinned_in_compose"})
     ref = image.string("ref", required=True, what="an image reference [registry/]repository[:tag][@sha256:<64 hex>]")
     assert ref is not None
-    if len(ref) > MAX_REF_LENGTH or parse_ref(ref) is None:
+    if len(ref) > MAX_REF_LENGTH or not ref.isprintable() or parse_ref(ref) is None:
         raise image.fail("ref", "expected an image reference [registry/]repository[:tag][@sha256:<64 hex>], "
                          f"got {shown(ref)}")
     digest = image.string("digest", DIGEST_RE, what="a digest sha256:<64 lowercase hex>")

@@ -35,7 +35,7 @@ def _unavailable(host: str, what: str, output: Output) -> ObservationError:
 
 
 def parse_listing(host: str, stdout: bytes) -> tuple[ListedContainer, ...]:
-    """`docker ps` header and rows -> every container with its compose labels."""
+    """`docker ps` header and rows -> every container with its compose labels and state."""
     found: list[ListedContainer] = []
     try:
         lines = [line for line in stdout.decode("utf-8").splitlines() if line.strip()]
@@ -43,12 +43,13 @@ def parse_listing(host: str, stdout: bytes) -> tuple[ListedContainer, ...]:
             raise ValueError("no header")
         for line in lines[1:]:
             row = json.loads(line)
-            if not (isinstance(row, list) and len(row) == 4 and all(isinstance(v, str) for v in row)):
+            if not (isinstance(row, list) and len(row) == 6 and all(isinstance(v, str) for v in row)):
                 raise ValueError("unexpected row shape")
-            container_id, names, project, service = row
-            if not CONTAINER_ID_RE.match(container_id):
+            container_id, names, project, service, oneoff, state = row
+            if not CONTAINER_ID_RE.fullmatch(container_id):
                 raise ValueError("not a container id")
-            found += [ListedContainer(container_id, name, project, service) for name in names.split(",")]
+            found += [ListedContainer(container_id, name, project, service, oneoff == "True", state)
+                      for name in names.split(",")]
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _invalid(host, "`docker ps` printed output that is not a header line and one JSON row per "
                        "container (empty or cut short?)") from None
@@ -85,8 +86,16 @@ def _container(raw: Any) -> ContainerObservation:
         restarting=state.get("Restarting") is True, ports=_ports(host_config.get("PortBindings")),
         env_names=env_names, env_digests=env_digests, mounts=_mounts(raw.get("Mounts")),
         networks=tuple(sorted(_mapping(_mapping(raw.get("NetworkSettings")).get("Networks")))),
-        health=health,
+        health=health, network_mode=_text(host_config.get("NetworkMode")),
     )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -256,7 +265,7 @@ class HostObserver:
         return {c.name: c for c in found.values() if c.name in wanted}
 
     def _observe_images(self, containers: dict[str, ContainerObservation]) -> dict[str, ImageObservation]:
-        ids = sorted({c.image_id for c in containers.values() if IMAGE_ID_RE.match(c.image_id)})
+        ids = sorted({c.image_id for c in containers.values() if IMAGE_ID_RE.fullmatch(c.image_id)})
         if not ids:
             return {}
         result = self.transport.run((*IMAGE_INSPECT_PREFIX, *ids, *self.refs))

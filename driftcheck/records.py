@@ -13,8 +13,13 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 COMPOSE_VERSION_LABEL = "com.docker.compose.version"
+#: where Compose ran on the host (config hashes resolve relative paths against it)
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
+#: the compose files Compose read on the host, comma-separated (make import locates them)
+CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
 #: Labels that may leave the observation boundary (the ones the checks read); every other is dropped.
-KEPT_LABELS = (PROJECT_LABEL, SERVICE_LABEL, CONFIG_HASH_LABEL, COMPOSE_VERSION_LABEL)
+KEPT_LABELS = (PROJECT_LABEL, SERVICE_LABEL, CONFIG_HASH_LABEL, COMPOSE_VERSION_LABEL, WORKING_DIR_LABEL,
+               CONFIG_FILES_LABEL)
 
 
 #: where Compose mounts a service's `secrets:` (a bind of the secret's file)
@@ -36,6 +41,18 @@ def mount_entry(kind: str, source: str, destination: str, read_only: bool) -> st
     if kind == "volume" and ANONYMOUS_VOLUME_RE.match(source):
         return f"{destination}{suffix}"
     return f"{source}:{destination}{suffix}"
+
+
+@dataclass(frozen=True)
+class LocalCompose:
+    """What Compose on this machine makes of a module's service from the repo's compose file."""
+
+    #: its config hash (`docker-compose config --hash`)
+    hash: str
+    #: this machine's Compose version, as a container label writes it (2.40.3)
+    version: str
+    #: its network_mode as written ("service:db" shares another service's network), "" for none
+    network_mode: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,7 @@ class ContainerObservation:
     #: Image: the id of the image the container runs
     image_id: str
     #: the compose labels the checks read (project, service); nothing else
-    labels: tuple[tuple[str, str], ...]
+    labels: tuple[tuple[str, str], ...] = field(repr=False)
     #: HostConfig.RestartPolicy: no, always, unless-stopped, on-failure or on-failure:N
     restart_policy: str = "no"
     #: RestartCount: how often the engine restarted it since it was created
@@ -85,6 +102,8 @@ class ContainerObservation:
     networks: tuple[str, ...] = ()
     #: State.Health.Status (starting, healthy, unhealthy), None without a healthcheck
     health: str | None = None
+    #: HostConfig.NetworkMode: "container:<id>" for a service on another service's network
+    network_mode: str = ""
 
     def label(self, key: str) -> str | None:
         return dict(self.labels).get(key)
@@ -119,3 +138,7 @@ class ListedContainer:
     project: str
     #: com.docker.compose.service, "" when unlabelled
     service: str
+    #: com.docker.compose.oneoff is True: a `docker compose run` container, never a replica
+    oneoff: bool = False
+    #: its State (running, exited, ...), as `docker ps` shows it
+    state: str = ""

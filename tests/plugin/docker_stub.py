@@ -23,9 +23,10 @@ import json
 import os
 import sys
 
-PS_HEADER = "[CONTAINER ID,NAMES,project,service]"
+PS_HEADER = "[CONTAINER ID,NAMES,project,service,oneoff,STATE]"
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
+ONEOFF = "com.docker.compose.oneoff"
 
 
 def load(folder: str, name: str, default: object) -> object:
@@ -91,8 +92,8 @@ def main() -> None:
         rows = [PS_HEADER]
         for c in containers:
             labels = c["Config"].get("Labels") or {}
-            rows.append(json.dumps([c["Id"], c["Name"].lstrip("/"), labels.get(PROJECT, ""),
-                                    labels.get(SERVICE, "")]))
+            rows.append(json.dumps([c["Id"], c["Name"].lstrip("/"), labels.get(PROJECT, ""), labels.get(SERVICE, ""),
+                                    labels.get(ONEOFF, ""), c["State"]["Status"]], separators=(",", ":")))
         finish(0, "\n".join(rows) + "\n")
     found: list[object] = []
     missing: list[str] = []

@@ -30,6 +30,10 @@ REFUSED = [
     ("docker", "image", "rm", IMG),
     ("sh", "-c", "docker ps"),
     ("docker", "exec", CID, "env"),
+    # a pattern's `$` matches before a trailing newline: ids and refs are matched whole
+    ("docker", "inspect", "--type", "container", "--", CID + "\n"),
+    ("docker", "image", "inspect", "--", IMG + "\n"),
+    ("docker", "image", "inspect", "--", "redis:7\n"),
 ]
 
 

@@ -8,8 +8,8 @@ import hashlib
 import pytest
 
 from driftcheck.compare import Observed, ProjectOnHost
-from driftcheck.observe import parse_image_inspect, parse_inspect
-from driftcheck.records import ImageObservation
+from driftcheck.observe import parse_image_inspect, parse_inspect, parse_listing
+from driftcheck.records import ImageObservation, LocalCompose
 from driftcheck.registry import BY_NAME
 from driftcheck.verdict import Verdict
 from tests.support.unit import make_module
@@ -233,13 +233,16 @@ def test_config_hash(observed):
     labels = dict(container.labels)
     local, version = labels["com.docker.compose.config-hash"], labels["com.docker.compose.version"]
     module = make_module(compose={"project": "drift-lab", "service": "in-sync", "file": "compose.yaml"})
-    assert judge("config_hash", module, container, compose=(local, version)) == Verdict()
-    changed = judge("config_hash", module, container, compose=("f" * 64, version))
+    assert judge("config_hash", module, container, compose=LocalCompose(local, version)) == Verdict()
+    changed = judge("config_hash", module, container, compose=LocalCompose("f" * 64, version))
     assert codes(changed) == ["CONFIG_HASH_MISMATCH"] and "Compose would recreate" in changed.changes[0].message
     assert (changed.changes[0].desired, changed.changes[0].observed) == ("f" * 64, local)
-    other = judge("config_hash", module, container, compose=("f" * 64, "2.20.0"))
+    other = judge("config_hash", module, container, compose=LocalCompose("f" * 64, "2.20.0"))
     assert other.changes == () and [w.code for w in other.warnings] == ["CONFIG_HASH_NOT_COMPARABLE"]
     assert version in other.warnings[0].message and "2.20.0" in other.warnings[0].message
+    # A service on another service's network: Compose would not recreate it for this difference.
+    shared = judge("config_hash", module, container, compose=LocalCompose("f" * 64, version, "service:db"))
+    assert shared.changes == () and [w.code for w in shared.warnings] == ["CONFIG_HASH_NOT_COMPARABLE"]
 
 
 def test_a_stopped_container_with_a_healthcheck_has_one_cause(observed):
@@ -280,3 +283,195 @@ def test_a_digest_in_the_ref_is_compared_with_the_repo_digests(observed):
     assert codes(verdict) == ["IMAGE_DIGEST_MISMATCH"] and verdict.changes[0].observed == DIGEST_B
     proven = judge("image", make_module(image={"ref": f"lab/app:1@{DIGEST_B}"}), container, images)
     assert proven == Verdict()
+
+
+# -- Compose's own shapes (issue 13), on a hand-written inspect modelled on the lab corpus --------------
+
+@pytest.fixture(scope="module")
+def shapes():
+    from tests.support.unit import FIXTURES
+    [container] = parse_inspect("h", (FIXTURES / "inspect" / "compose-shapes.containers.json").read_bytes()).values()
+    listing = parse_listing("h", (FIXTURES / "inspect" / "compose-shapes.ps.jsonl").read_bytes())
+    return container, listing
+
+
+def shape_module(**desired):
+    return make_module(compose={"project": "shapes", "service": "web"}, image={"ref": "ghcr.io/acme/web:2.1"},
+                       desired=desired)
+
+
+SHAPE_PORTS = ["8080", "127.0.0.1::53/udp", "127.0.0.1:18443:443"]
+
+
+@pytest.mark.parametrize(("ports", "expected"), [
+    (SHAPE_PORTS, []),
+    (["0.0.0.0::8080/tcp", "127.0.0.1::53/udp", "127.0.0.1:18443:443/tcp"], []),  # as make import writes them
+    (["8080", "127.0.0.1::53/udp"], ["PORTS_MISMATCH"]),  # 443 published, not declared
+    (["8080", "127.0.0.1::53/udp", "127.0.0.1:18443:443", "9090"], ["PORTS_MISMATCH"]),  # 9090 not published
+    (["8080/udp", "127.0.0.1::53/udp", "127.0.0.1:18443:443"], ["PORTS_MISMATCH"]),  # another protocol
+    (["127.0.0.1::8080", "127.0.0.1::53/udp", "127.0.0.1:18443:443"], ["PORTS_MISMATCH"]),  # another address
+    (["8080", "127.0.0.1::53/udp", "127.0.0.1::443"], []),  # ephemeral declared: any host port matches
+    # an ephemeral and a fixed binding of one port are two bindings: one is missing
+    (["8080", "127.0.0.1::53/udp", "127.0.0.1::443", "127.0.0.1:18443:443"], ["PORTS_MISMATCH"]),
+    (["8080", "127.0.0.1::53/udp", "127.0.0.1::443", "127.0.0.1:18444:443"], ["PORTS_MISMATCH"]),
+])
+def test_an_ephemeral_host_port_is_matched_by_any_published_host_port(shapes, ports, expected):
+    container, _ = shapes
+    assert container.published_ports() == {"0.0.0.0::8080/tcp", "127.0.0.1::53/udp", "127.0.0.1:18443:443/tcp"}
+    assert codes(judge("ports", shape_module(ports=ports), container)) == expected
+
+
+def test_a_fixed_host_port_is_not_an_ephemeral_one_and_the_ipv6_twin_folds(observed):
+    fixed = dataclasses.replace(observed["drift-lab-in-sync-1"], ports=("0.0.0.0:32768:80/tcp", ":::32768:80/tcp"))
+    assert judge("ports", make_module(desired={"ports": ["80"]}), fixed) == Verdict()
+    ephemeral = dataclasses.replace(fixed, ports=("0.0.0.0::80/tcp", "::::80/tcp"))  # HostIp "::", HostPort ""
+    assert judge("ports", make_module(desired={"ports": ["80"]}), ephemeral) == Verdict()
+    verdict = judge("ports", make_module(desired={"ports": ["8080:80"]}), ephemeral)
+    assert codes(verdict) == ["PORTS_MISMATCH"]
+    assert verdict.changes[0].message == "missing: 0.0.0.0:8080:80/tcp; extra: 0.0.0.0::80/tcp"
+    nothing = dataclasses.replace(fixed, ports=())
+    assert codes(judge("ports", make_module(desired={"ports": ["80"]}), nothing)) == ["PORTS_MISMATCH"]
+
+
+SHAPE_MOUNTS = ["shapes_uploads:/app/uploads", "/app/node_modules", "secret:db_password",
+                "/srv/stacks/shapes/nginx:/etc/nginx/conf.d:ro"]
+
+
+def test_compose_mounts_as_make_import_writes_them_are_in_sync(shapes):
+    container, _ = shapes
+    assert judge("mounts", shape_module(mounts=SHAPE_MOUNTS), container) == Verdict()
+
+
+def test_an_anonymous_volume_is_compared_by_its_destination(shapes):
+    container, _ = shapes
+    module = shape_module(mounts=SHAPE_MOUNTS)
+    # down/up: a new random name for the anonymous volume, still in sync
+    renamed = tuple((k, "7c" * 32 if d == "/app/node_modules" else s, d, ro) for k, s, d, ro in container.mounts)
+    assert judge("mounts", module, dataclasses.replace(container, mounts=renamed)) == Verdict()
+    moved = tuple((k, s, "/app/vendor" if d == "/app/node_modules" else d, ro) for k, s, d, ro in container.mounts)
+    verdict = judge("mounts", module, dataclasses.replace(container, mounts=moved))
+    assert (verdict.changes[0].desired, verdict.changes[0].observed) == (("/app/node_modules",), ("/app/vendor",))
+
+
+def test_a_compose_secret_is_matched_by_its_run_secrets_destination(shapes):
+    container, _ = shapes
+    module = shape_module(mounts=SHAPE_MOUNTS)
+    # another file backs it, mounted read-write: still the secret db_password
+    other = tuple((k, "/elsewhere/pw" if d == "/run/secrets/db_password" else s, d,
+                   False if d == "/run/secrets/db_password" else ro) for k, s, d, ro in container.mounts)
+    assert judge("mounts", module, dataclasses.replace(container, mounts=other)) == Verdict()
+    renamed = tuple((k, s, "/run/secrets/db_pass" if d == "/run/secrets/db_password" else d, ro)
+                    for k, s, d, ro in container.mounts)
+    verdict = judge("mounts", module, dataclasses.replace(container, mounts=renamed))
+    assert (verdict.changes[0].desired, verdict.changes[0].observed) == (("secret:db_password",), ("secret:db_pass",))
+
+
+def test_mounts_mismatch_says_what_is_missing_and_what_is_extra_never_a_bind_source(shapes):
+    container, _ = shapes
+    declared = ["shapes_data:/app/uploads", "/app/node_modules", "secret:db_password", "/srv/other:/etc/nginx/conf.d"]
+    verdict = judge("mounts", shape_module(mounts=declared), container)
+    [change] = verdict.changes
+    assert change.code == "MOUNTS_MISMATCH"
+    assert change.desired == ("/srv/other:/etc/nginx/conf.d", "shapes_data:/app/uploads")
+    assert change.observed == ("(bind):/etc/nginx/conf.d:ro", "shapes_uploads:/app/uploads")
+    assert change.message == ("missing: /srv/other:/etc/nginx/conf.d, shapes_data:/app/uploads; "
+                              "extra: (bind):/etc/nginx/conf.d:ro, shapes_uploads:/app/uploads")
+    assert "/srv/stacks" not in repr(verdict)
+    fewer = judge("mounts", shape_module(mounts=SHAPE_MOUNTS[:3]), container).changes[0]
+    assert (fewer.desired, fewer.observed) == ((), ("(bind):/etc/nginx/conf.d:ro",))
+    assert fewer.message == "missing: (none); extra: (bind):/etc/nginx/conf.d:ro"
+
+
+def test_dotted_env_names_are_compared(shapes):
+    container, _ = shapes
+    utc = "sha256:" + hashlib.sha256(b"single-node").hexdigest()
+    assert judge("env", shape_module(env_keys=["discovery.type", "TZ"], env_digests={"discovery.type": utc}),
+                 container) == Verdict()
+    verdict = judge("env", shape_module(env_keys=["discovery.type", "cluster.name"],
+                                        env_digests={"discovery.type": DIGEST_A}), container)
+    assert [(c.code, c.field) for c in verdict.changes] == [
+        ("ENV_KEY_MISSING", "desired.env_keys"), ("ENV_VALUE_MISMATCH", "desired.env_digests.discovery.type")]
+
+
+def test_one_off_containers_are_never_replicas_and_a_running_one_is_a_warning(shapes):
+    container, listing = shapes
+    module = make_module(compose={"project": "shapes", "service": "web"}, image={"ref": "ghcr.io/acme/web:2.1"},
+                         desired={"state": "running", "replicas": 1})
+    alone = tuple(c for c in listing if c.name != "shapes-web-2")
+    verdict = judge("replicas", module, container, listing=alone)
+    assert verdict.changes == ()
+    assert [(w.code, w.message) for w in verdict.warnings] == [(
+        "ONEOFF_RUNNING", "one-off container(s) of the service running (docker compose run, never counted as "
+        "replicas): shapes-web-run-0a1b2c3d4e5f")]
+    stopped = tuple(dataclasses.replace(c, state="exited") if c.oneoff else c for c in alone)
+    assert judge("replicas", module, container, listing=stopped) == Verdict()  # kept after it exits: nothing
+
+
+def test_a_replica_other_than_the_modules_container_is_in_its_desired_state(shapes):
+    container, listing = shapes
+    two = make_module(compose={"project": "shapes", "service": "web"}, image={"ref": "ghcr.io/acme/web:2.1"},
+                      desired={"replicas": 2})
+    verdict = judge("replicas", two, container, listing=listing)  # shapes-web-2 exited
+    assert codes(verdict) == ["REPLICAS_MISMATCH"]
+    assert (verdict.changes[0].desired, verdict.changes[0].observed) == (2, 1)
+    assert verdict.changes[0].message == ("containers of the service: shapes-web-1, shapes-web-2 (exited); "
+                                          "not running: 1")
+    running = tuple(dataclasses.replace(c, state="running") for c in listing)
+    assert codes(judge("replicas", two, container, listing=running)) == []
+    # its own container's state is the state check's one cause: never REPLICAS_MISMATCH too
+    first_stopped = tuple(dataclasses.replace(c, state="exited" if c.name == "shapes-web-1" else "running")
+                          for c in listing)
+    assert codes(judge("replicas", two, container, listing=first_stopped)) == []
+    stopped = make_module(compose={"project": "shapes", "service": "web"}, image={"ref": "ghcr.io/acme/web:2.1"},
+                          desired={"state": "stopped", "replicas": 2})
+    assert codes(judge("replicas", stopped, container, listing=running)) == ["REPLICAS_MISMATCH"]
+    all_stopped = tuple(dataclasses.replace(c, state="exited") for c in listing)
+    assert codes(judge("replicas", stopped, container, listing=all_stopped)) == []
+
+
+def test_a_one_off_of_a_claimed_service_is_not_an_orphan(shapes):
+    _, listing = shapes
+    web = make_module(name="web", compose={"project": "shapes", "service": "web"})
+    verdict = judge("orphans", ProjectOnHost("h", "shapes", (web,)), listing=listing)
+    # the web one-offs are claimed by web's service label; migrate's one-off has no module
+    assert [c.observed for c in verdict.changes] == ["shapes-migrate-run-111111111111"]
+
+
+def test_both_declared_digests_are_claims(observed):
+    """image.digest proven does not excuse another digest pinned in image.ref (a value parsed, never compared)."""
+    container = observed["drift-lab-in-sync-1"]  # configured lab/app:1, compose used the tag
+    images = {container.image_id: ImageObservation(container.image_id, ("lab/app:1",), (f"lab/app@{DIGEST_B}",))}
+    module = make_module(image={"ref": f"lab/app:1@{DIGEST_A}", "digest": DIGEST_B})
+    verdict = judge("image", module, container, images)
+    assert codes(verdict) == ["IMAGE_DIGEST_MISMATCH"]
+    assert (verdict.changes[0].field, verdict.changes[0].desired, verdict.changes[0].observed) == \
+        ("image.ref", DIGEST_A, DIGEST_B)
+    both = make_module(image={"ref": f"lab/app:1@{DIGEST_B}", "digest": DIGEST_B})
+    assert judge("image", both, container, images) == Verdict()
+    # nothing on the host proves the ref's digest: not verified, never in sync without a word
+    bare = {container.image_id: ImageObservation(container.image_id, ("lab/app:1",), ())}
+    pinned = make_module(image={"ref": f"lab/app:1@{DIGEST_A}", "digest": DIGEST_B, "digest_pinned_in_compose": True})
+    unproven = judge("image", pinned, dataclasses.replace(container, configured_image=f"lab/app:1@{DIGEST_A}"), bare)
+    assert codes(unproven) == ["IMAGE_DIGEST_MISMATCH"]  # image.digest B: neither repo digest nor the pinned A
+
+
+def test_on_failure_without_a_retry_limit(observed):
+    unlimited = dataclasses.replace(observed["drift-lab-in-sync-1"], restart_policy="on-failure")
+    assert judge("restart_policy", make_module(desired={"restart_policy": "on-failure:0"}), unlimited) == Verdict()
+    limited = dataclasses.replace(unlimited, restart_policy="on-failure:3")
+    assert codes(judge("restart_policy", make_module(desired={"restart_policy": "on-failure:0"}), limited)) == \
+        ["RESTART_POLICY_MISMATCH"]
+    assert judge("restart_policy", make_module(desired={"restart_policy": "on-failure:003"}), limited) == Verdict()
+
+
+def test_env_keys_complete_makes_an_added_variable_drift(observed):
+    """An adopted module lists every variable: one set later (env key added) is ENV_KEY_UNEXPECTED."""
+    container = observed["drift-lab-runtime-ok-1"]
+    names = list(container.env_names)
+    complete = make_module(desired={"env_keys": names, "env_keys_complete": True})
+    assert judge("env", complete, container) == Verdict()
+    fewer = make_module(desired={"env_keys": names[1:], "env_keys_complete": True})
+    verdict = judge("env", fewer, container)
+    assert codes(verdict) == ["ENV_KEY_UNEXPECTED"] and verdict.changes[0].observed == names[0]
+    # Without env_keys_complete, env_keys only says what must be set.
+    assert judge("env", make_module(desired={"env_keys": names[1:]}), container) == Verdict()

@@ -46,8 +46,91 @@ def test_runtime_keys_are_normalised(tmp_path):
     assert module.ports == {"127.0.0.1:6379:6379/tcp", "0.0.0.0:8080:80/udp"}
     assert module.env_keys == ("TZ", "REDIS_PASSWORD")
     assert module.env_digests == (("TZ", "sha256:" + "b" * 64),)
-    assert module.mounts == {("home-platform_redis-data", "/data", False), ("/srv/conf", "/etc/redis", True)}
+    assert module.mounts == {"home-platform_redis-data:/data", "/srv/conf:/etc/redis:ro"}
     assert module.networks == {"home-platform_default"}
+
+
+@pytest.mark.parametrize(("text", "normal"), [
+    ("80", "0.0.0.0::80/tcp"),  # Compose's ephemeral host port
+    ("80/udp", "0.0.0.0::80/udp"),
+    ("127.0.0.1::80", "127.0.0.1::80/tcp"),
+    ("0.0.0.0::80/tcp", "0.0.0.0::80/tcp"),  # what make import writes for it
+    ("[::1]::80", "::1::80/tcp"),
+    ("8080:80", "0.0.0.0:8080:80/tcp"),
+    ("[::]:8080:80/sctp", ":::8080:80/sctp"),
+    ("08080:080", "0.0.0.0:8080:80/tcp"),  # as docker shows the numbers
+])
+def test_ports_grammar(text, normal):
+    assert make_module(desired={"ports": [text]}).ports == {normal}
+
+
+@pytest.mark.parametrize("text", [":80", "80:", "::80", "127.0.0.1:80", "0.0.0.0::0", "0.0.0.0::70000", "1.2.3.4::",
+                                  "80/tcp/udp", "80\n"])
+def test_ports_grammar_refuses(text):
+    with pytest.raises(ManifestError) as info:
+        make_module(desired={"ports": [text]})
+    assert info.value.key == "desired.ports[0]"
+
+
+@pytest.mark.parametrize("name", ["discovery.type", "cluster.routing.allocation.disk.threshold_enabled", "1X",
+                                  "my-var", "a b", "ÄPFEL", "x" * 256])
+def test_env_names_are_any_name_without_an_equals_sign(name):
+    module = make_module(desired={"env_keys": [name], "env_digests": {name: "sha256:" + "a" * 64}})
+    assert module.env_keys == (name,) and module.env_digests == ((name, "sha256:" + "a" * 64),)
+
+
+@pytest.mark.parametrize("name", ["", "A=B", "=", "A\nB", "A\n", "\tA", "A\x7f", "A\x85", "x" * 257])
+def test_env_names_refused(name):
+    with pytest.raises(ManifestError) as info:
+        make_module(desired={"env_keys": [name]})
+    assert info.value.key == "desired.env_keys[0]"
+    with pytest.raises(ManifestError) as info:
+        make_module(desired={"env_digests": {name: "sha256:" + "a" * 64}})
+    assert info.value.key == f"desired.env_digests.{name}"
+
+
+@pytest.mark.parametrize(("text", "normal"), [
+    ("data:/data", "data:/data"),
+    ("data:/data:rw", "data:/data"),
+    ("data:/data:ro", "data:/data:ro"),
+    ("/srv/conf:/etc/conf:ro", "/srv/conf:/etc/conf:ro"),
+    ("/app/node_modules", "/app/node_modules"),  # an anonymous volume: its destination alone
+    ("/app/node_modules:ro", "/app/node_modules:ro"),
+    ("secret:db_password", "secret:db_password"),
+    ("secret:ro", "secret:ro"),  # a secret named ro
+    ("secret:/data", "secret:/data"),  # a volume named secret
+    ("/run/secrets/db_password:/run/secrets/db_password:ro", "secret:db_password"),  # the bind a secret is
+    ("a" * 64 + ":/cache", "/cache"),  # a volume named as docker names an anonymous one
+])
+def test_mounts_grammar_is_mount_entrys(text, normal):
+    assert make_module(desired={"mounts": [text]}).mounts == {normal}
+
+
+@pytest.mark.parametrize("text", ["data", "data:relative", "/a:/b:rx", "secret:", "secret:a/b", "secret:x:ro",
+                                  "/a:/b:ro:ro", "-v:/x", "/a\n"])
+def test_mounts_grammar_refuses(text):
+    with pytest.raises(ManifestError) as info:
+        make_module(desired={"mounts": [text]})
+    assert info.value.key == "desired.mounts[0]"
+
+
+@pytest.mark.parametrize(("text", "normal"), [("on-failure:007", "on-failure:7"), ("on-failure:0", "on-failure:0"),
+                                              ("on-failure", "on-failure"), ("always", "always")])
+def test_restart_policy_retries_as_docker_shows_them(text, normal):
+    assert make_module(desired={"restart_policy": text}).restart_policy == normal
+
+
+@pytest.mark.parametrize(("section", "value"), [
+    ("compose", {"project": "drift-lab", "service": "in-sync\n"}),
+    ("compose", {"project": "drift-lab\n", "service": "in-sync"}),
+    ("image", {"ref": "lab/app:1\n"}),
+    ("desired", {"networks": ["net\n"]}),
+    ("tags", ["tier0\n"]),
+])
+def test_a_trailing_newline_is_never_accepted(section, value):
+    """A pattern's `$` matches before a final newline: every pattern is matched against the whole value."""
+    with pytest.raises(ManifestError):
+        make_module(**{section: value})
 
 
 def test_ignore_entries(tmp_path):
@@ -106,8 +189,8 @@ BAD = [
     ("host: rs2000", "host: rs2000\ndesired:\n  restart_policy: sometimes", "desired.restart_policy"),
     ("host: rs2000", "host: rs2000\ndesired:\n  env_keys: ['A=B']", "desired.env_keys[0]"),
     ("host: rs2000", "host: rs2000\ndesired:\n  env_digests: {TZ: md5:abc}", "desired.env_digests.TZ"),
-    ("host: rs2000", "host: rs2000\ndesired:\n  env_digests: {'1X': 'sha256:" + "a" * 64 + "'}",
-     "desired.env_digests.1X"),
+    ("host: rs2000", "host: rs2000\ndesired:\n  env_digests: {'A=B': 'sha256:" + "a" * 64 + "'}",
+     "desired.env_digests.A=B"),
     ("host: rs2000", "host: rs2000\ndesired:\n  mounts: ['data']", "desired.mounts[0]"),
     ("host: rs2000", "host: rs2000\ndesired:\n  mounts: ['data:relative']", "desired.mounts[0]"),
     ("host: rs2000", "host: rs2000\ndesired:\n  mounts: ['/a:/b:rx']", "desired.mounts[0]"),
@@ -217,3 +300,15 @@ def test_identity_file_readable_by_others_is_refused(tmp_path):
                         tmp_path)
     assert info.value.key == "hosts.h.identity_file" and "chmod 600" in str(info.value)
     assert "BEGIN" not in str(info.value)
+
+
+def test_env_keys_complete_needs_env_keys_and_a_boolean():
+    import pytest
+
+    from driftcheck.errors import ManifestError
+
+    assert make_module(desired={"env_keys": ["A"], "env_keys_complete": True}).env_keys_complete is True
+    with pytest.raises(ManifestError, match=r"desired\.env_keys_complete"):
+        make_module(desired={"env_keys_complete": True})
+    with pytest.raises(ManifestError, match=r"desired\.env_keys_complete"):
+        make_module(desired={"env_keys": ["A"], "env_keys_complete": "yes"})

@@ -25,7 +25,8 @@ def test_redaction_drops_env_cmd_and_other_labels(captured_containers):
     assert "APP_TOKEN" in text  # names are fine
     assert set(dict(observed["drift-lab-relabelled-1"].labels)) == {
         "com.docker.compose.project", "com.docker.compose.service", "com.docker.compose.config-hash",
-        "com.docker.compose.version"}
+        "com.docker.compose.version", "com.docker.compose.project.working_dir",
+        "com.docker.compose.project.config_files"}
     assert observed["drift-lab-relabelled-1"].label("com.docker.compose.service") == "impostor"
 
 
@@ -80,7 +81,44 @@ def test_empty_ps_is_invalid_not_an_empty_host():
     with pytest.raises(ObservationError) as info:
         parse_ps("h", b"")
     assert info.value.code == "OBSERVATION_INVALID"
-    assert parse_ps("h", b"[CONTAINER ID,NAMES,project,service]\n") == {}
+    assert parse_ps("h", b"[CONTAINER ID,NAMES,project,service,oneoff,STATE]\n") == {}
+
+
+def test_ps_rows_carry_the_oneoff_label_and_the_state():
+    from driftcheck.observe import parse_listing
+    from tests.support.unit import FIXTURES
+    listing = {c.name: c for c in parse_listing("h", (FIXTURES / "inspect" / "compose-shapes.ps.jsonl").read_bytes())}
+    assert [(n, c.oneoff, c.state) for n, c in listing.items()] == [
+        ("shapes-web-1", False, "running"), ("shapes-web-2", False, "exited"),
+        ("shapes-web-run-0a1b2c3d4e5f", True, "running"), ("shapes-web-run-9f8e7d6c5b4a", True, "exited"),
+        ("shapes-migrate-run-111111111111", True, "running"), ("buildkit", False, "running")]
+    assert (listing["shapes-web-run-0a1b2c3d4e5f"].project, listing["shapes-web-run-0a1b2c3d4e5f"].service) == \
+        ("shapes", "web")
+
+
+@pytest.mark.parametrize("row", [
+    '["' + "a" * 64 + '","n","p","s"]',  # the four columns of before: another docker ps format
+    '["' + "a" * 64 + '","n","p","s","False"]',
+    '["' + "a" * 64 + '","n","p","s","False","running","x"]',
+    '["' + "a" * 64 + '","n","p","s",false,"running"]',
+    '["' + "a" * 64 + '\\n","n","p","s","False","running"]',
+])
+def test_a_ps_row_of_another_shape_is_invalid(row):
+    with pytest.raises(ObservationError) as info:
+        parse_ps("h", b"[CONTAINER ID,NAMES,project,service,oneoff,STATE]\n" + row.encode() + b"\n")
+    assert info.value.code == "OBSERVATION_INVALID"
+
+
+def test_compose_shapes_are_read_as_docker_shows_them():
+    """Ephemeral ports (HostPort ""), anonymous volumes, secrets, dotted env names; tmpfs is skipped."""
+    from tests.support.unit import FIXTURES
+    [web] = parse_inspect("h", (FIXTURES / "inspect" / "compose-shapes.containers.json").read_bytes()).values()
+    assert web.ports == ("0.0.0.0::8080/tcp", "127.0.0.1:18443:443/tcp", "127.0.0.1::53/udp")
+    assert [(kind, destination, ro) for kind, _, destination, ro in web.mounts] == [
+        ("bind", "/etc/nginx/conf.d", True), ("bind", "/run/secrets/db_password", True),
+        ("volume", "/app/node_modules", False), ("volume", "/app/uploads", False)]
+    assert web.env_names == ("PATH", "TZ", "discovery.type")
+    assert "single-node" not in repr(web) and "db_password.txt" not in repr(web) and "shapes/nginx" not in repr(web)
 
 
 @pytest.mark.parametrize(("stdout", "rc"), [(b"", 0), (b"[]", 0)])

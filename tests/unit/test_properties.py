@@ -145,9 +145,10 @@ world = st.fixed_dictionaries({
 def host_answers(w: dict[str, Any]) -> list[tuple[tuple[str, ...], Output]]:
     labels = {k: v for k, v in (("com.docker.compose.project", w["project"]),
                                 ("com.docker.compose.service", w["service"])) if v is not None}
-    ps = b"[CONTAINER ID,NAMES,project,service]\n"
+    ps = b"[CONTAINER ID,NAMES,project,service,oneoff,STATE]\n"
     if w["present"]:
-        ps += json.dumps([CONTAINER_ID, "p-s-1", w["project"] or "", w["service"] or ""]).encode() + b"\n"
+        ps += json.dumps([CONTAINER_ID, "p-s-1", w["project"] or "", w["service"] or "", "False",
+                          w["status"]]).encode() + b"\n"
     inspect = json.dumps([{
         "Id": CONTAINER_ID, "Name": "/p-s-1", "Image": w["image_id"], "State": {"Status": w["status"]},
         "Config": {"Image": w["configured"], "Labels": labels, "Env": [f"TOKEN={SECRET}"]},

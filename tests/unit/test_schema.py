@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftcheck import imageref, inventory, manifest, registry
+from driftcheck import desired, imageref, inventory, manifest, registry
 from driftcheck.errors import ManifestError
 from driftcheck.schema import SCHEMA_DIR, jsonable, validate
 
@@ -58,7 +58,7 @@ def _pattern(*path: str) -> str:
     (("properties", "compose", "properties", "project"), manifest.PROJECT_RE),
     (("properties", "compose", "properties", "service"), manifest.SERVICE_RE),
     (("properties", "tags", "items"), manifest.TAG_RE),
-    (("properties", "desired", "properties", "restart_policy"), manifest.RESTART_POLICY_RE),
+    (("properties", "desired", "properties", "restart_policy"), desired.RESTART_POLICY_RE),
     (("properties", "image", "properties", "digest"), imageref.DIGEST_RE),
 ], ids=lambda v: v[-1] if isinstance(v, tuple) else "")
 def test_schema_and_loader_use_the_same_patterns(path, regex):
@@ -67,6 +67,16 @@ def test_schema_and_loader_use_the_same_patterns(path, regex):
 
 def test_the_image_ref_pattern_is_the_loaders_without_group_names():
     assert _pattern("properties", "image", "properties", "ref") == re.sub(r"\(\?P<\w+>", "(", imageref.REF_RE.pattern)
+
+
+@pytest.mark.parametrize(("path", "regex"), [
+    (("properties", "desired", "properties", "ports", "items"), desired.PORT_RE),
+    (("properties", "desired", "properties", "mounts", "items"), desired.MOUNT_RE),
+    (("properties", "desired", "properties", "env_keys", "items"), desired.ENV_NAME_RE),
+    (("properties", "desired", "properties", "env_digests", "propertyNames"), desired.ENV_NAME_RE),
+], ids=["ports", "mounts", "env_keys", "env_digests"])
+def test_the_port_mount_and_env_name_patterns_are_the_loaders(path, regex):
+    assert _pattern(*path) == re.sub(r"\(\?P<\w+>", "(", regex.pattern)
 
 
 def test_reserved_words_agree():
@@ -90,7 +100,10 @@ CASES = [
     ({"ignore": [{"check": "nope", "reason": "x"}]}, "ignore[0].check", "a check name as in the test ids"),
     ({"compose": {"project": "home-platform"}}, "compose.service", "is required; expected a compose service name"),
     ({"schema_version": "2"}, "schema_version", "expected the integer 2, got '2'"),
-    ({"desired": {"env_digests": {"1X": "sha256:" + "a" * 64}}}, "desired.env_digests.1X", "a variable name"),
+    ({"desired": {"env_digests": {"A=B": "sha256:" + "a" * 64}}}, "desired.env_digests.A=B", "no '=' and no control"),
+    ({"desired": {"env_keys": ["A\tB"]}}, "desired.env_keys[0]", "a variable name (1 to 256 characters"),
+    ({"desired": {"ports": [":80"]}}, "desired.ports[0]", "[[host_ip:][host_port]:]container_port[/proto]"),
+    ({"desired": {"mounts": ["secret:a/b"]}}, "desired.mounts[0]", "or 'secret:<name>' (a Compose secret)"),
     ({"name": "and"}, "name", "and, or, not are reserved"),
 ]
 
@@ -158,6 +171,9 @@ VALUES = [None, 0, 1, 2, -1, 1001, 1.0, 2.0, 1.5, True, False, "", " ", "x", "X"
           "[::1]:80:80/udp", "on-failure", "on-failure:", "on-failure:3", "sha256:" + "a" * 64,
           "sha256:" + "A" * 64, "2026-12-31", "2026-13-01", "Dec 31", "ports", "image", "exists", "config_hash",
           "nope", "/abs", "../x", "compose.yaml", "vol:/data", "vol:/data:ro", "/srv:/data:rw", "1X", "TZ",
+          "80", "80/udp", "127.0.0.1::80", "0.0.0.0::80/tcp", ":80", "discovery.type", "A=B", "x\n", "a\tb",
+          "x" * 257, "secret:db", "secret:a/b", "/app/node_modules", "/app/node_modules:ro", "a" * 64 + ":/cache",
+          "on-failure:007", {"discovery.type": "sha256:" + "a" * 64}, {"A=B": "sha256:" + "a" * 64},
           [], {}, ["x"], [1], [None], {"k": "v"}, {"TZ": "x"}]
 
 
