@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from driftcheck.composehash import ComposeError, config_hash
+from driftcheck.composehash import ComposeError, check_defines
 
 
 def test_manifest(manifest_module):
     """The module is valid; its compose.file, when declared, renders and defines its service."""
     if manifest_module.compose_file is not None:
-        # the same local `docker-compose config --hash` the config-hash check uses: no daemon, no host
+        # a local `docker-compose config --services`: no daemon, no host
         try:
-            config_hash(Path(manifest_module.compose_file), manifest_module.project, manifest_module.service)
+            check_defines(Path(manifest_module.compose_file), manifest_module.project, manifest_module.service)
         except ComposeError as exc:
             pytest.fail(f"{exc.code}: {manifest_module.path}: key 'compose.file': {exc}", pytrace=False)

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from driftcheck.compare import Observed, ProjectOnHost
-from driftcheck.composehash import ComposeError, compose_version, config_hash
+from driftcheck.composehash import ComposeError, local_compose
 from driftcheck.errors import ObservationError
 from driftcheck.manifest import Module
 from driftcheck.plan import Problem
 from driftcheck.policy import active_waiver, apply_policy
+from driftcheck.records import WORKING_DIR_LABEL
 from driftcheck.registry import BY_NAME, Check, Need
 from driftcheck.session import Observations, RunState
 from driftcheck.verdict import Verdict
@@ -60,7 +61,8 @@ def _observe(check: Check, subject: Module | ProjectOnHost, observations: Observ
     if Need.COMPOSE_HASH in check.needs and container is not None:
         assert isinstance(subject, Module) and subject.compose_file is not None
         try:
-            compose = (config_hash(Path(subject.compose_file), subject.project, subject.service), compose_version())
+            compose = local_compose(Path(subject.compose_file), subject.project, subject.service,
+                                    container.label(WORKING_DIR_LABEL), container.network_mode)
         except ComposeError as exc:
             raise ObservationError(subject.host, exc.code, f"{subject.path}: {exc}") from None
     return Observed(container, images, listing, compose)

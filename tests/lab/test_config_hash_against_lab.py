@@ -15,12 +15,22 @@ SERVICE = """  {name}:
     init: true
     stop_grace_period: 1s
     command: [/bin/sleep, '2147483647']
+    volumes: ['./conf:/etc/conf:ro']
     environment:
       MODE: ${{MODE}}
+"""
+#: a service on another service's network: `up -d` leaves it alone, though `config --hash` differs
+SHARED = """  hash-shared:
+    image: lab/app:1
+    init: true
+    stop_grace_period: 1s
+    command: [/bin/sleep, '2147483647']
+    network_mode: 'service:hash-same'
 """
 
 
 def compose_text(**modes: str) -> str:
+    """The services named, each with a relative bind (resolved where Compose ran) and its EXTRA value."""
     return "services:\n" + "".join(SERVICE.format(name=name) + f"      EXTRA: {extra}\n"
                                    for name, extra in modes.items())
 
@@ -32,7 +42,7 @@ def hash_lab(lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     deployed = root / "deployed"
     deployed.mkdir()
     (deployed / ".env").write_text("MODE=blue\n")  # what the host interpolated
-    (deployed / "compose.yaml").write_text(compose_text(**{"hash-same": "a", "hash-changed": "a"}))
+    (deployed / "compose.yaml").write_text(compose_text(**{"hash-same": "a", "hash-changed": "a"}) + SHARED)
     labctl.compose("up", "--detach", project="hash-lab", file=deployed / "compose.yaml")
     # A container an older Compose created: its hash is not comparable with this machine's.
     labctl.docker("run", "--detach", "--init", "--network", "none", "--name", "hash-lab-hash-old-1",
@@ -40,12 +50,14 @@ def hash_lab(lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
                   "--label", "com.docker.compose.version=2.20.0",
                   "--label", "com.docker.compose.config-hash=" + "0" * 64, "lab/app:1", "/bin/sleep", "2147483647")
     modules = root / "modules"
-    repo = {"hash-same": "a", "hash-changed": "b", "hash-old": "a"}  # hash-changed: EXTRA changed in the repo
+    repo = {"hash-same": "a", "hash-changed": "b", "hash-old": "a", "hash-shared": "a"}  # hash-changed: EXTRA
     for name, extra in repo.items():
         folder = modules / name
         folder.mkdir(parents=True)
         (folder / ".env").write_text("MODE=blue\n")
-        (folder / "compose.yaml").write_text(compose_text(**{name: extra}))
+        ours = {} if name == "hash-shared" else {name: extra}
+        text = compose_text(**{"hash-same": "a", "hash-changed": "a", **ours}) + SHARED
+        (folder / "compose.yaml").write_text(text if name != "hash-old" else compose_text(**{name: extra}))
         (folder / "module.yaml").write_text(
             f"schema_version: 2\nname: {name}\nhost: rs2000\ncompose:\n  project: hash-lab\n  service: {name}\n"
             "  file: compose.yaml\nimage:\n  ref: lab/app:1\n")
@@ -58,8 +70,12 @@ def test_config_hash_shows_what_compose_would_recreate(hash_lab, command_log, tm
     run = run_suite(tmp_path, modules=hash_lab)
     assert run.rc == 1, run.output
     modules = {m["module"]: m for m in run.plan["modules"]}
+    # Relative binds resolve against the project's working directory on the host (the deployed
+    # folder), not the module folder: no false mismatch; a service on another's network is hashed
+    # with that container's id, as Compose did.
     assert {m: e["status"] for m, e in modules.items()} == {
-        "hash-same": "in_sync", "hash-changed": "drift", "hash-old": "in_sync"}
+        "hash-same": "in_sync", "hash-changed": "drift", "hash-old": "in_sync", "hash-shared": "in_sync"}
+    assert not [w for w in modules["hash-shared"]["warnings"] if w["code"].startswith("CONFIG")]
     [change] = modules["hash-changed"]["changes"]
     assert change["code"] == "CONFIG_HASH_MISMATCH" and "Compose would recreate this container" in change["message"]
     [warning] = [w for w in modules["hash-old"]["warnings"] if w["code"] == "CONFIG_HASH_NOT_COMPARABLE"]

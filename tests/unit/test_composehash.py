@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftcheck.composehash import ComposeError, compose_version, config_hash
+from driftcheck.composehash import ComposeError, compose_version, config_hash, local_compose
 
 COMPOSE = "services:\n  app:\n    image: lab/app:1\n    environment:\n      MODE: ${MODE:-unset}\n"
 
@@ -34,3 +34,56 @@ def test_a_file_that_does_not_give_a_hash_is_compose_config_invalid(tmp_path, te
     with pytest.raises(ComposeError) as info:
         config_hash(tmp_path / "compose.yaml", "p", service)
     assert info.value.code == "COMPOSE_CONFIG_INVALID" and "\n" not in str(info.value)
+
+
+RELATIVE = ("services:\n  web:\n    image: lab/app:1\n    volumes: ['./conf:/etc/conf:ro']\n"
+            "  side:\n    image: lab/app:1\n    network_mode: 'service:web'\n")
+
+
+def test_relative_paths_resolve_against_the_hosts_working_directory(tmp_path):
+    """The module folder is not where Compose ran: the working_dir label decides, as on the host."""
+    (tmp_path / "module").mkdir()
+    (tmp_path / "host").mkdir()
+    (tmp_path / "module" / "compose.yaml").write_text(RELATIVE)
+    (tmp_path / "host" / "compose.yaml").write_text(RELATIVE)
+    on_host = config_hash(tmp_path / "host" / "compose.yaml", "p", "web")
+    assert config_hash(tmp_path / "module" / "compose.yaml", "p", "web") != on_host
+    assert local_compose(tmp_path / "module" / "compose.yaml", "p", "web", str(tmp_path / "host")).hash == on_host
+
+
+def test_the_network_mode_of_a_service_is_reported(tmp_path):
+    (tmp_path / "compose.yaml").write_text(RELATIVE)
+    assert local_compose(tmp_path / "compose.yaml", "p", "side").network_mode == "service:web"
+    assert local_compose(tmp_path / "compose.yaml", "p", "web").network_mode == ""
+
+
+def test_an_env_file_is_hashed_as_up_resolves_it(tmp_path):
+    """`up` reads env_file into the environment before hashing: a changed value is a changed hash."""
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    image: lab/app:1\n    env_file: [app.env]\n")
+    (tmp_path / "app.env").write_text("MODE=blue\n")
+    blue = config_hash(tmp_path / "compose.yaml", "p", "app")
+    (tmp_path / "app.env").write_text("MODE=green\n")
+    from driftcheck import composehash
+
+    composehash._rendered.cache_clear()
+    assert config_hash(tmp_path / "compose.yaml", "p", "app") != blue
+
+
+def test_a_service_on_another_services_network_is_hashed_with_that_containers_id(tmp_path):
+    (tmp_path / "compose.yaml").write_text(RELATIVE)
+    unresolved = local_compose(tmp_path / "compose.yaml", "p", "side")
+    resolved = local_compose(tmp_path / "compose.yaml", "p", "side", None, "container:" + "a" * 64)
+    assert resolved.network_mode == "container:" + "a" * 64 and resolved.hash != unresolved.hash
+
+
+def test_validation_needs_only_the_file_not_the_files_it_names(tmp_path):
+    """A copied compose file names an env_file that lives on the host: validation still passes."""
+    from driftcheck.composehash import check_defines
+
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: lab/app:1\n    env_file: [web.env]\n")
+    check_defines(tmp_path / "compose.yaml", "p", "web")
+    with pytest.raises(ComposeError, match="no service 'db'"):
+        check_defines(tmp_path / "compose.yaml", "p", "db")
+    (tmp_path / "compose.yaml").write_text("services: [\n")
+    with pytest.raises(ComposeError):
+        check_defines(tmp_path / "compose.yaml", "p", "web")
