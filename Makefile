@@ -56,10 +56,14 @@ validate: venv
 	  $(if $(INVENTORY),--inventory=$(INVENTORY))
 
 # Adopt a running host: a module.yaml for each compose service on HOST that no module declares
-# (read-only: one docker ps, one docker inspect); never overwrites. INVENTORY=, MODULES_DIR= as above.
+# (read-only: one docker ps, one docker inspect); never overwrites. INVENTORY=, MODULES_DIR= as above;
+# PROJECT=a,b only those compose projects; ENV_DIGESTS=1 also env_digests; COMPOSE_FILES=copy copies
+# each service's compose file into its module folder (compose.file).
 import: venv
+	$(if $(filter-out 0 1,$(ENV_DIGESTS)),$(error ENV_DIGESTS=$(ENV_DIGESTS): expected 1 or 0))
 	$(PY) -m driftcheck.importer --host=$(HOST) $(if $(INVENTORY),--inventory=$(INVENTORY)) \
-	  $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR))
+	  $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR)) $(if $(PROJECT),--project=$(PROJECT)) \
+	  $(if $(filter 1,$(ENV_DIGESTS)),--env-digests) $(if $(COMPOSE_FILES),--compose-files=$(COMPOSE_FILES))
 
 # The benchmark table (bench/results.md); the lab is stopped afterwards, as after make test.
 bench: lab-up
