@@ -3,6 +3,8 @@
     python lab/labctl.py up      # start (idempotent) and converge to the baseline
     python lab/labctl.py down    # stop what `up` started, by pid, and nothing else
     python lab/labctl.py status
+    python lab/labctl.py stacks-up     # deploy (or converge back) the corpus of fixtures/stacks
+    python lab/labctl.py stacks-down   # remove it
 
 Everything lives under lab/run/ (git-ignored): containerd and dockerd with their own roots,
 sockets and pidfiles; sshd on a free 127.0.0.1 port with generated keys; a known_hosts file;
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +49,8 @@ IMAGES = (
     "redis:7.2-alpine", "redis:7.0-alpine", "postgres:16-alpine", "traefik:v3.1",
     "ghcr.io/gethomepage/homepage:v0.9.6", "louislam/uptime-kuma:1", "louislam/uptime-kuma:2",
     "restic/restic:0.16.4", "lab/app:1", "lab/app:2",
+    # the corpus of compose stacks (fixtures/stacks, deployed by stacks_up)
+    "prom/prometheus:v2.53.0", "grafana/grafana:11.1.0", "elasticsearch:8.14.3",
 )
 
 
@@ -360,6 +365,138 @@ def write_inventory(port: int) -> None:
     INVENTORY.write_text("\n".join(lines) + "\n")
 
 
+# -- the corpus of compose stacks (fixtures/stacks): deployed by stacks_up, not by `up` -----------------
+
+#: The stacks' sources (tracked) and where the lab host "keeps" them: the containers' working_dir and
+#: config_files labels point at STACKS/<project>, the copy drift helpers edit; stacks_up rewrites it.
+STACKS_SOURCE = REPO / "fixtures" / "stacks"
+STACKS = RUN / "stacks"
+#: Every compose project of the corpus, one folder (and compose.yaml) each.
+STACK_PROJECTS = ("shop", "edge", "monitoring", "search", "jobs")
+#: The image the corpus pins by digest, pushed to the lab registry under these repositories;
+#: the second push (lab/app:2 as corpus/api:2) is the digest a re-pin moves to.
+PINNED = (("lab/app:1", "corpus/api:1"), ("lab/app:1", "corpus/whoami:1"), ("lab/app:2", "corpus/api:2"))
+#: tags moved by retag() (a rebuilt image under the same tag), restored by stacks_up: ref -> old image id
+RETAGGED = STACKS.parent / "stacks-retagged.json"
+
+
+def stack_file(project: str) -> Path:
+    """The deployed compose file of a corpus project (under lab/run/stacks)."""
+    return STACKS / project / "compose.yaml"
+
+
+def stack_compose(project: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose -p <project> -f lab/run/stacks/<project>/compose.yaml <args>` on the lab."""
+    return compose(*args, project=project, file=stack_file(project))
+
+
+def registry() -> str:
+    """The lab registry as image refs name it: 127.0.0.1:<port>."""
+    return f"127.0.0.1:{int((RUN / 'registry.port').read_text())}"
+
+
+def stack_values() -> dict[str, str]:
+    """The placeholders of the corpus' compose files: the registry and the digest of corpus/api:1."""
+    reg = registry()
+    digests = {repository: push(image, f"{reg}/{repository}") for image, repository in PINNED}
+    return {"%LAB_REGISTRY%": reg, "%API_DIGEST%": digests["corpus/api:1"],
+            "%API_DIGEST_2%": digests["corpus/api:2"]}
+
+
+def render_stack(project: str, values: dict[str, str]) -> Path:
+    """Copy fixtures/stacks/<project> to lab/run/stacks/<project> with the placeholders filled in."""
+    target = STACKS / project
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(STACKS_SOURCE / project, target)
+    text = (target / "compose.yaml").read_text()
+    for key, value in values.items():
+        text = text.replace(key, value)
+    (target / "compose.yaml").write_text(text)
+    return target
+
+
+def retag(ref: str, image: str) -> None:
+    """A rebuilt image under the same tag: ref now names image; stacks_up moves it back."""
+    moved = json.loads(RETAGGED.read_text()) if RETAGGED.exists() else {}
+    if ref not in moved:
+        moved[ref] = docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+        RETAGGED.write_text(json.dumps(moved))
+    docker("tag", image, ref)
+
+
+def restore_tags() -> None:
+    if RETAGGED.exists():
+        for ref, image_id in json.loads(RETAGGED.read_text()).items():
+            docker("tag", image_id, ref)
+        RETAGGED.unlink()
+
+
+def stacks_up(projects: tuple[str, ...] = STACK_PROJECTS) -> None:
+    """Deploy the corpus, or converge it back to its baseline from any drift (idempotent).
+
+    Each project is copied afresh from fixtures/stacks, taken down (its orphans, one-off containers
+    and volumes with it) and brought up again with `up --detach --wait`: whatever a test changed
+    (an edited file, a stopped, paused, scaled or reconnected container, a moved tag) is undone.
+    """
+    ensure_images()
+    restore_tags()
+    STACKS.mkdir(parents=True, exist_ok=True)
+    values = stack_values()
+    for project in projects:
+        remove_stack(project)
+        render_stack(project, values)
+    failures: list[BaseException] = []
+
+    def bring_up(project: str) -> None:
+        try:
+            stack_compose(project, "up", "--detach", "--wait", "--wait-timeout", "60", "--quiet-pull")
+        except BaseException as exc:  # reported below, after every project was tried (SystemExit too)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=bring_up, args=(project,)) for project in projects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def stacks_down(projects: tuple[str, ...] = STACK_PROJECTS) -> None:
+    """Remove the corpus' containers, networks and volumes, and its deployed copies."""
+    restore_tags()
+    for project in projects:
+        remove_stack(project)
+        shutil.rmtree(STACKS / project, ignore_errors=True)
+
+
+def remove_stack(project: str) -> None:
+    """`down` a corpus project, and remove every container still labelled with it.
+
+    `down --remove-orphans` removes one-off (`run`) containers but keeps a container that has the
+    project label without a service of the file (a hand-made orphan): those go by label. Nor does
+    `--volumes` remove an anonymous volume once Compose recreated its container (the new container
+    mounts it by name): those go by name.
+    """
+    label = f"label=com.docker.compose.project={project}"
+    containers = docker("ps", "--all", "--quiet", "--filter", label).stdout.split()
+    anonymous = set()
+    if containers:
+        for line in docker("inspect", "--type", "container", "--format",
+                           "{{range .Mounts}}{{.Type}} {{.Name}}\n{{end}}", *containers).stdout.splitlines():
+            kind, _, name = line.partition(" ")
+            if kind == "volume" and len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+                anonymous.add(name)
+    if stack_file(project).exists():
+        stack_compose(project, "down", "--remove-orphans", "--volumes", "--timeout", "1")
+    left = docker("ps", "--all", "--quiet", "--filter", label).stdout.split()
+    if left:
+        docker("rm", "--force", "--volumes", *left)
+    still = set(docker("volume", "ls", "--quiet").stdout.split()) & anonymous
+    if still:
+        docker("volume", "rm", *sorted(still))
+
+
 def up() -> None:
     if os.geteuid() != 0:
         raise SystemExit("lab: run as root (it starts dockerd and sshd)")
@@ -420,6 +557,10 @@ def main(argv: list[str]) -> int:
         down()
     elif command == "status":
         return status()
+    elif command == "stacks-up":
+        stacks_up()
+    elif command == "stacks-down":
+        stacks_down()
     else:
         print(__doc__)
         return 4

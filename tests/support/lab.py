@@ -137,3 +137,31 @@ def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules
     run_dir = latest.resolve() if latest.exists() else None
     plan = json.loads((run_dir / "plan.json").read_text()) if run_dir else None
     return SuiteRun(done.returncode, done.stdout + done.stderr, plan, seconds, run_dir)
+
+
+# -- the corpus of compose stacks (fixtures/stacks, deployed by labctl.stacks_up) ----------------------
+
+
+def edit_stack(project: str, old: str, new: str, file: str = "compose.yaml") -> None:
+    """An operator's edit of a deployed corpus file (lab/run/stacks/<project>/<file>): old, once, becomes new."""
+    path = labctl.STACKS / project / file
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} is not once in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def modules_by_service(modules: Path) -> dict[tuple[str, str], str]:
+    """(compose project, service) -> module name, for every module.yaml under modules (as import named them)."""
+    found = {}
+    for path in sorted(modules.glob("*/module.yaml")):
+        data = yaml.safe_load(path.read_text())
+        found[(data["compose"]["project"], data["compose"]["service"])] = data["name"]
+    return found
+
+
+def container_id(name: str) -> str:
+    return labctl.docker("inspect", "--type", "container", "--format", "{{.Id}}", name).stdout.strip()
+
+
+def restart_count(name: str) -> int:
+    return int(labctl.docker("inspect", "--type", "container", "--format", "{{.RestartCount}}", name).stdout)
