@@ -57,8 +57,8 @@ validate: venv
 
 # Adopt a running host: a module.yaml for each compose service on HOST that no module declares
 # (read-only: one docker ps, one docker inspect); never overwrites. INVENTORY=, MODULES_DIR= as above;
-# PROJECT=a,b only those compose projects; ENV_DIGESTS=1 also env_digests; COMPOSE_FILES=copy copies
-# each service's compose file into its module folder (compose.file).
+# PROJECT=a,b only those compose projects; ENV_DIGESTS=1 also env_digests; each service's compose file is
+# copied into its module folder (compose.file) where it gives the container's hash, COMPOSE_FILES=no never.
 import: venv
 	$(if $(filter-out 0 1,$(ENV_DIGESTS)),$(error ENV_DIGESTS=$(ENV_DIGESTS): expected 1 or 0))
 	$(PY) -m driftcheck.importer --host=$(HOST) $(if $(INVENTORY),--inventory=$(INVENTORY)) \

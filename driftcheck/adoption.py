@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from driftcheck.compare import RESTART_LOOP_THRESHOLD
 from driftcheck.imageref import parse_ref
 from driftcheck.manifest import NAME_RE, RESERVED_NAMES, Module
 from driftcheck.records import CONFIG_FILES_LABEL, PROJECT_LABEL, SERVICE_LABEL, ContainerObservation, mount_entry
@@ -181,6 +182,16 @@ def config_files(service: Service) -> list[str]:
     """The compose files Compose read on the host for this service (its config_files label)."""
     text = service.first.label(CONFIG_FILES_LABEL) or ""
     return [part for part in text.split(",") if part]
+
+
+def restart_note(service: Service) -> str | None:
+    """Why the adopted module is drift at once: its container restarts in a loop, or has looped."""
+    first = service.first
+    if first.restarting or first.restart_count > RESTART_LOOP_THRESHOLD:
+        return (f"RESTART_LOOP at once: it restarted {first.restart_count} times since it was created"
+                + (" and is restarting now" if first.restarting else "") + "; it stays drift until it is fixed "
+                "and recreated")
+    return None
 
 
 def health_note(service: Service) -> str | None:

@@ -213,7 +213,7 @@ def _port_key(port: str) -> tuple[str, str]:
 
 def check_ports(module: Module, observed: Observed) -> Verdict:
     """Its published ports are exactly the declared set; a declared ephemeral host port (`ip::80/tcp`) is
-    matched by a binding of that address and container port whatever its host port (empty included)."""
+    matched by any published host port of that address and container port (SPEC §9), empty included."""
     assert module.ports is not None
     ports = observed.present.published_ports()
     missing, extra = set(module.ports) - ports, ports - module.ports
@@ -325,7 +325,8 @@ def check_orphans(scope: ProjectOnHost, observed: Observed) -> Verdict:
     services = {m.service for m in scope.claims}
     names = {m.container_name for m in scope.claims}
     orphans = sorted((c.name, c.service) for c in observed.listing
-                     if c.project == scope.project and c.service not in services and c.name not in names)
+                     if c.project == scope.project and c.service not in services and c.name not in names
+                     and not c.oneoff)  # a kept `docker compose run` container is no service of its own
     return Verdict(tuple(Change(codes.ORPHAN_CONTAINER, "container", None, name,
                                 f"service {service or '(no service label)'}; no module claims it")
                          for name, service in orphans))
@@ -344,7 +345,7 @@ def check_config_hash(module: Module, observed: Observed) -> Verdict:
                                          "config hashes cannot be compared"),))
     if label == local.hash:
         return Verdict()
-    if local.network_mode.startswith("service:"):
+    if local.network_mode.startswith("service:") and not container.network_mode:
         # Compose hashes it with the other container's id (container:<id>); without that id observed,
         # the repo's hash cannot be compared, and a recreate must never be claimed.
         return Verdict(warnings=(Warning(codes.CONFIG_HASH_NOT_COMPARABLE, f"network_mode {local.network_mode}: "

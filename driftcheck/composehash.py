@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from driftcheck import codes
-from driftcheck.errors import DriftError
+from driftcheck.errors import DriftError, one_line
 from driftcheck.records import LocalCompose
 
 #: seconds a local `docker-compose` may take
@@ -49,9 +49,13 @@ def compose_binary() -> str:
     return found
 
 
-def _run(argv: list[str], cwd: Path) -> str:
+#: a quoted value in a Compose error (`Invalid template: "hunter2${x"`): it may be an env value
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def _run(argv: list[str], cwd: Path, stdin: str | None = None) -> str:
     try:
-        done = subprocess.run(argv, cwd=cwd, env={"PATH": os.defpath}, capture_output=True, text=True,
+        done = subprocess.run(argv, cwd=cwd, env={"PATH": os.defpath}, input=stdin, capture_output=True, text=True,
                               timeout=COMPOSE_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ComposeError(f"`{' '.join(argv[1:3])} …` could not run: {exc}") from exc
@@ -59,8 +63,9 @@ def _run(argv: list[str], cwd: Path) -> str:
     # on stderr is a failure too.
     if done.returncode != 0 or (not done.stdout.strip() and done.stderr.strip()):
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-        last = lines[-1][:200] if lines else f"exit status {done.returncode}"
-        raise ComposeError(f"`docker-compose {' '.join(argv[1:])}` failed: {last}")
+        # Compose quotes what it could not read, env values included: never repeat a quoted part.
+        last = one_line(_QUOTED.sub('"…"', lines[-1])) if lines else f"exit status {done.returncode}"
+        raise ComposeError(f"`docker-compose {' '.join(a for a in argv[1:] if a != '*')}` failed: {last}")
     return done.stdout
 
 
@@ -70,13 +75,17 @@ def compose_version() -> str:
     return _run([compose_binary(), "version", "--short"], Path.cwd()).strip().removeprefix("v")
 
 
-def _base(file: Path, project: str, project_dir: Path | None) -> list[str]:
-    argv = [compose_binary(), "-f", str(file), "-p", project]
-    env_file = file.parent / ".env"
+def _base(file: str, project: str, project_dir: Path | None, env_file: Path | None) -> list[str]:
+    """docker-compose -f FILE -p PROJECT, every profile (a profiled service may run), and where it ran.
+
+    With the host's project directory, Compose would read that folder's `.env`: interpolation comes
+    from the module folder's `.env` (the repo's) or from nothing, never from a file on this machine
+    that happens to sit at the host's path.
+    """
+    argv = [compose_binary(), "-f", file, "-p", project, "--profile", "*"]
     if project_dir is not None:
-        argv += ["--project-directory", str(project_dir)]
-        if env_file.is_file():
-            argv += ["--env-file", str(env_file)]
+        argv += ["--project-directory", str(project_dir), "--env-file",
+                 str(env_file) if env_file is not None and env_file.is_file() else os.devnull]
     return argv
 
 
@@ -101,23 +110,20 @@ def _rendered(file: Path, project: str, project_dir: Path | None) -> tuple[str, 
     paths (`./prometheus:/etc/prometheus`) resolve as they did there; interpolation still comes
     from the module folder's `.env` (the repo's), never from the operator's shell.
     """
-    text = _run([*_base(file, project, project_dir), "config"], file.parent)
+    text = _run([*_base(str(file), project, project_dir, file.parent / ".env"), "config"], file.parent)
     try:
         services = yaml.safe_load(text)["services"]
         modes = {str(name): str(spec.get("network_mode") or "") for name, spec in services.items()}
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-        raise ComposeError(f"`docker-compose config` printed no services: {exc}") from None
-    return text, _hash_of(text, project, project_dir, "*"), modes
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError):
+        # never the exception's text: it would quote the rendered project, env values included
+        raise ComposeError("`docker-compose config` printed no services") from None
+    return text, _hash_of(text, project, project_dir, "*", file.parent), modes
 
 
-def _hash_of(rendered: str, project: str, project_dir: Path | None, service: str) -> dict[str, str]:
-    with tempfile.TemporaryDirectory(prefix="driftcheck-compose-") as folder:
-        path = Path(folder) / "compose.yaml"
-        path.write_text(rendered, encoding="utf-8")
-        argv = [compose_binary(), "-f", str(path), "-p", project]
-        if project_dir is not None:
-            argv += ["--project-directory", str(project_dir)]
-        return _hashes(_run([*argv, "config", "--hash", service], Path(folder)))
+def _hash_of(rendered: str, project: str, project_dir: Path | None, service: str, cwd: Path) -> dict[str, str]:
+    # The rendered project holds env values: it goes to Compose on stdin, never to a file.
+    argv = _base("-", project, project_dir, None)
+    return _hashes(_run([*argv, "config", "--hash", service], cwd, stdin=rendered))
 
 
 def local_compose(file: Path, project: str, service: str, project_dir: str | None = None,
@@ -138,7 +144,8 @@ def local_compose(file: Path, project: str, service: str, project_dir: str | Non
     if mode.startswith("service:") and network_mode.startswith("container:"):
         data = yaml.safe_load(rendered)
         data["services"][service]["network_mode"] = network_mode
-        value = _hash_of(yaml.safe_dump(data, sort_keys=False), project, where, service).get(service, value)
+        value = _hash_of(yaml.safe_dump(data, sort_keys=False), project, where, service, file.parent).get(service,
+                                                                                                       value)
         mode = network_mode
     return LocalCompose(value, compose_version(), mode)
 
@@ -149,7 +156,7 @@ def check_defines(file: Path, project: str, service: str) -> None:
     Files it names (env_file, secrets) are not read: they live where Compose runs on the host, and
     a run reads them there through the container's working_dir label.
     """
-    services = _run([compose_binary(), "-f", str(file), "-p", project, "config", "--services"], file.parent)
+    services = _run([*_base(str(file), project, None, None), "config", "--services"], file.parent)
     if service not in {line.strip() for line in services.splitlines()}:
         raise ComposeError(f"{file.name} has no service {service!r} (`docker-compose config --services` does not "
                            "list it)")

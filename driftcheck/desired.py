@@ -26,7 +26,8 @@ ENV_NAME_RE = re.compile(r"^[^=\u0000-\u001f\u007f-\u009f]{1,256}$")
 ENV_NAME_WHAT = "a variable name (1 to 256 characters, no '=' and no control characters)"
 VOLUME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 PATH_RE = re.compile(r"^/[A-Za-z0-9_.@+/-]{0,254}$")
-_VOLUME, _PATH = VOLUME_RE.pattern[1:-1], PATH_RE.pattern[1:-1]
+#: a bind's host path: any printable character but ':' (Compose's separator), spaces included
+_VOLUME, _PATH = VOLUME_RE.pattern[1:-1], r"/[^:\u0000-\u001f\u007f-\u009f]{0,254}"
 #: desired.mounts, as records.mount_entry writes them: `secret:<name>` (a Compose secret), or
 #: `[volume:|/host/path:]/destination[:ro|:rw]` (without a source: an anonymous volume)
 MOUNT_RE = re.compile(rf"^(?:secret:(?P<secret>[A-Za-z0-9_.@+-]{{1,254}})|(?:(?P<source>{_VOLUME}|{_PATH}):)?"
@@ -128,6 +129,12 @@ def _mount(fields: Fields, key: str, text: str) -> str:
     if found["secret"] is not None:
         return f"secret:{found['secret']}"
     source, destination, read_only = found["source"], found["destination"], found["mode"] == "ro"
+    if source is not None and source.startswith("/") and mount_entry("bind", source, destination, False) != \
+            f"{source}:{destination}":
+        # Compose mounts a secret there: it is matched by name, so a source written here would be
+        # parsed and never compared.
+        raise fields.fail(key, f"a bind on {destination} is a Compose secret: declare it as "
+                          f"'{mount_entry('bind', source, destination, False)}', got {shown(text)}")
     if source is None:
         return destination + (":ro" if read_only else "")  # an anonymous volume: its destination alone
     return mount_entry("bind" if source.startswith("/") else "volume", source, destination, read_only)

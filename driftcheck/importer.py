@@ -36,14 +36,22 @@ from driftcheck.adoption import (
     health_note,
     manifest_for,
     module_names,
+    restart_note,
     undeclared,
 )
+from driftcheck.composehash import ComposeError, local_compose
 from driftcheck.errors import ManifestError, ObservationError
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import PROJECT_RE, Module, discover, parse_module
 from driftcheck.observe import HostObserver
 from driftcheck.options import OPTIONS, RunOptions
-from driftcheck.records import ContainerObservation, ListedContainer
+from driftcheck.records import (
+    COMPOSE_VERSION_LABEL,
+    CONFIG_HASH_LABEL,
+    WORKING_DIR_LABEL,
+    ContainerObservation,
+    ListedContainer,
+)
 from driftcheck.transport import Transport
 from driftcheck.yamlfile import load_yaml
 
@@ -62,8 +70,9 @@ class ImportOptions:
     projects: frozenset[str] | None = None
     #: also write env_digests (--env-digests / ENV_DIGESTS=1)
     env_digests: bool = False
-    #: copy each service's compose file into its module folder (--compose-files=copy / COMPOSE_FILES=copy)
-    copy_compose_files: bool = False
+    #: copy each service's compose file into its module folder (the default; --compose-files=no /
+    #: COMPOSE_FILES=no leaves compose.file out)
+    copy_compose_files: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,12 +118,41 @@ def _compose_copy(service: Service) -> tuple[bytes | None, str]:
         data = path.read_bytes()
         parsed = yaml.load(data, Loader=_ComposeLoader)  # a SafeLoader
     except (OSError, yaml.YAMLError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        # a YAML error's text quotes the file's lines, secrets included: its line number only
+        mark = getattr(exc, "problem_mark", None)
+        if isinstance(exc, OSError):
+            why = exc.strerror or str(exc)
+        else:
+            why = f"not YAML, line {mark.line + 1}" if mark is not None else "not YAML"
         return None, f"compose.file not set: {path} cannot be read on this machine ({why})"
     services = parsed.get("services") if isinstance(parsed, dict) else None
     if not isinstance(services, dict) or service.service not in services:
         return None, f"compose.file not set: {path} on this machine does not define service {service.service}"
+    problem = _gives_the_label(data, service)
+    if problem is not None:
+        return None, f"compose.file not set: a copy of {path} {problem}"
     return data, f"compose.file: {COMPOSE_COPY}, a copy of {path}"
+
+
+def _gives_the_label(data: bytes, service: Service) -> str | None:
+    """Why a copy of the compose file would not give the container's config hash in a run, or None.
+
+    Checked here, as a run will compute it: a copy that needs the host's environment or its .env
+    (`${VAR}`) would be a CONFIG_HASH_MISMATCH right after import, so it is not set at all.
+    """
+    first = service.first
+    with tempfile.TemporaryDirectory(prefix="driftcheck-import-") as folder:
+        copy = Path(folder) / COMPOSE_COPY
+        copy.write_bytes(data)
+        try:
+            local = local_compose(copy, service.project, service.service, first.label(WORKING_DIR_LABEL),
+                                  first.network_mode)
+        except ComposeError as exc:
+            return f"does not render here ({exc})"
+    if first.label(COMPOSE_VERSION_LABEL) == local.version and first.label(CONFIG_HASH_LABEL) != local.hash:
+        return ("does not give the container's config hash here (a ${VAR} from the host's environment or "
+                f".env? put it in the module folder's .env, copy the file as {COMPOSE_COPY} and set compose.file)")
+    return None
 
 
 def write_module(modules_dir: Path, name: str, files: Mapping[str, bytes], show: Callable[[Path], str]) -> Module:
@@ -221,7 +259,7 @@ def adopt(host: str, view: HostView, modules: list[Module], modules_dir: Path, o
         if not options.copy_compose_files:
             not_copied.update(dict.fromkeys(config_files(service)))
         for note in (f"named {name.name}, not {service.service}: {name.reason}" if name.reason else None, copy_note,
-                     health_note(service)):
+                     health_note(service), restart_note(service)):
             if note:
                 say(f"         {note}")
     if created_dir and not written and modules_dir.is_dir() and not any(modules_dir.iterdir()):
@@ -232,10 +270,10 @@ def adopt(host: str, view: HostView, modules: list[Module], modules_dir: Path, o
         f"service(s) already declared, on host {host}{scope}")
     if not_copied:
         sources = list(not_copied)
-        say(f"compose.file not set: Compose read {', '.join(sources[:3])}{' and more' if len(sources) > 3 else ''} on "
-            "the host. `make import ... COMPOSE_FILES=copy` (--compose-files=copy) copies each service's compose "
-            f"file, where this machine can read it, into its new module folder as {COMPOSE_COPY}; for a module "
-            f"already written, copy it there yourself and set compose.file: {COMPOSE_COPY}")
+        say(f"compose.file not set (COMPOSE_FILES=no): Compose read {', '.join(sources[:3])}"
+            f"{' and more' if len(sources) > 3 else ''} on the host. Without COMPOSE_FILES=no, import copies each "
+            f"service's compose file, where this machine can read it, into its new module folder as {COMPOSE_COPY}; "
+            f"for a module already written, copy it there yourself and set compose.file: {COMPOSE_COPY}")
     if status and written:
         say(f"exit 2 after writing {len(written)} file(s), each complete and kept: {', '.join(written)}")
     return status
@@ -279,7 +317,7 @@ def _projects(values: list[str]) -> frozenset[str] | None:
     if not values:
         return None
     names = frozenset(p.strip() for value in values for p in value.split(",") if p.strip())
-    bad = sorted(p for p in names if not PROJECT_RE.match(p))
+    bad = sorted(p for p in names if not PROJECT_RE.fullmatch(p))
     if bad or not names:
         raise ValueError(f"PROJECT={','.join(values)}: expected compose project names (^[a-z0-9][a-z0-9_-]*$), "
                          f"comma-separated{'; not: ' + ', '.join(bad) if bad else ''}")
@@ -293,9 +331,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only these compose projects (repeatable, or comma-separated)")
     parser.add_argument("--env-digests", action="store_true",
                         help="also write env_digests: the sha256 of each variable's value (never the value)")
-    parser.add_argument("--compose-files", choices=("copy", "no"), default="no",
-                        help="copy: copy each service's compose file (its config_files label), where this "
-                             f"machine can read it, into the module folder as {COMPOSE_COPY} and set compose.file")
+    parser.add_argument("--compose-files", choices=("copy", "no"), default="copy",
+                        help=f"copy (default): copy each service's compose file (its config_files label) into the "
+                             f"module folder as {COMPOSE_COPY} and set compose.file, where this machine can read it "
+                             "and it gives the container's config hash; no: leave compose.file out")
     for option in OPTIONS:
         if option.dest in ("inventory", "modules_dir"):
             parser.add_argument(option.flag, dest=option.dest, default=None, metavar=option.metavar,
@@ -316,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {o.env: os.environ[o.env] for o in OPTIONS if o.dest in ("inventory", "modules_dir") and o.env in os.environ}
     given: dict[str, Any] = {"inventory": args.inventory, "modules_dir": args.modules_dir}
     paths = RunOptions.build(root, Path.cwd(), given, env)
-    options = ImportOptions(projects, args.env_digests, args.compose_files == "copy")
+    options = ImportOptions(projects, args.env_digests, args.compose_files != "no")
     return run(args.host, paths.inventory, paths.modules_dir, paths.show, lambda line: print(line, flush=True),
                options)
 

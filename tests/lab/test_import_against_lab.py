@@ -85,9 +85,11 @@ def test_import_adopts_the_undeclared_services_of_a_project_and_they_are_in_sync
         "networks": [f"{PROJECT}_default"], "env_keys": [], "env_keys_complete": True, "mounts": []}
     assert "env_digests" not in new["honcho-redis"]["desired"]  # only with ENV_DIGESTS=1
     assert labctl.lab_secret() not in done.stdout + str(after)
-    # where the compose file is, and how to get it copied
-    assert f"compose.file not set: Compose read {labctl.COMPOSE_FILE} on the host" in done.stdout
-    assert "COMPOSE_FILES=copy" in done.stdout and "file" not in new["traefik"]["compose"]
+    # the compose file is copied where it gives the container's config hash here; honcho-redis's
+    # needs ${LAB_SECRET} from the operator's shell, so it is not set, and the output says why
+    assert new["traefik"]["compose"]["file"] == "compose.yaml" and "file" not in new["honcho-redis"]["compose"]
+    assert f"compose.file not set: a copy of {labctl.COMPOSE_FILE} does not give the container's config hash " \
+        "here" in done.stdout
     assert "3 module(s) written, 3 compose service(s) already declared, on host rs2000 (projects home-platform)" \
         in done.stdout and "commands sent: 2" in done.stdout
     # what it wrote is what the host runs: the adopted modules are in sync
@@ -135,23 +137,27 @@ def test_imported_modules_guard_the_host_without_hand_edits(restored_platform, t
         names["traefik"]: ["NETWORKS_MISMATCH"]}
 
 
-def test_compose_files_are_copied_on_request_and_their_config_hash_is_in_sync(lab, tmp_path):
+def test_compose_files_are_copied_where_they_give_the_hash_and_are_in_sync_without_hand_edits(lab, tmp_path):
     modules = tmp_path / "modules"
-    done = make_import(modules, f"PROJECT={PROJECT}", "COMPOSE_FILES=copy")
+    done = make_import(modules, f"PROJECT={PROJECT}")
     assert done.returncode == 0, done.stdout + done.stderr
     new = adopted(modules)
     assert len(new) == 6
-    for data in new.values():
-        folder = modules / data["name"]
-        assert data["compose"]["file"] == "compose.yaml"
-        assert (folder / "compose.yaml").read_bytes() == labctl.COMPOSE_FILE.read_bytes()
-        assert f"         compose.file: compose.yaml, a copy of {labctl.COMPOSE_FILE}" in done.stdout
-        # the value the lab deployed with came from the operator's shell: the repo keeps it in .env
-        (folder / ".env").write_text(f"LAB_SECRET={labctl.lab_secret()}\n")
+    # the two services interpolating ${LAB_SECRET} (the operator's shell) get no compose.file
+    needs_shell = {"honcho-redis", "honcho-postgres"}
+    assert {n for n, d in new.items() if "file" not in d["compose"]} == needs_shell
+    for name, data in new.items():
+        if name not in needs_shell:
+            assert (modules / data["name"] / "compose.yaml").read_bytes() == labctl.COMPOSE_FILE.read_bytes()
+    assert done.stdout.count(f"         compose.file: compose.yaml, a copy of {labctl.COMPOSE_FILE}") == 4
     run = run_suite(tmp_path, modules=modules)
     assert run.rc == 0, run.output
     assert set(run.statuses().values()) == {"in_sync"}
     assert "CONFIG_HASH_NOT_COMPARABLE" not in str(run.plan["warnings"])
+    # with the value in the module's .env, the copy gives the hash and is set too
+    again = tmp_path / "again"
+    done = make_import(again, f"PROJECT={PROJECT}", "COMPOSE_FILES=no")
+    assert "compose.file not set (COMPOSE_FILES=no)" in done.stdout and not list(again.glob("*/compose.yaml"))
 
 
 def test_import_never_overwrites_and_a_second_run_adds_nothing(lab, tmp_path):
@@ -167,7 +173,7 @@ def test_import_never_overwrites_and_a_second_run_adds_nothing(lab, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "project: other" in (modules / "traefik" / "module.yaml").read_text()
     adopted_now = yaml.safe_load((modules / "home-platform-traefik" / "module.yaml").read_text())
-    assert adopted_now["compose"] == {"project": "home-platform", "service": "traefik"}
+    assert adopted_now["compose"] == {"project": "home-platform", "service": "traefik", "file": "compose.yaml"}
     assert "         named home-platform-traefik, not traefik: " in done.stdout
     before = snapshot(modules)
     again = make_import(modules, f"PROJECT={PROJECT}")

@@ -240,9 +240,14 @@ def test_config_hash(observed):
     other = judge("config_hash", module, container, compose=LocalCompose("f" * 64, "2.20.0"))
     assert other.changes == () and [w.code for w in other.warnings] == ["CONFIG_HASH_NOT_COMPARABLE"]
     assert version in other.warnings[0].message and "2.20.0" in other.warnings[0].message
-    # A service on another service's network: Compose would not recreate it for this difference.
-    shared = judge("config_hash", module, container, compose=LocalCompose("f" * 64, version, "service:db"))
+    # A service on another service's network whose network mode was not observed: no claim either way.
+    unknown = dataclasses.replace(container, network_mode="")
+    shared = judge("config_hash", module, unknown, compose=LocalCompose("f" * 64, version, "service:db"))
     assert shared.changes == () and [w.code for w in shared.warnings] == ["CONFIG_HASH_NOT_COMPARABLE"]
+    # The repo puts it on another service's network, the container runs on its own: Compose would recreate.
+    own = dataclasses.replace(container, network_mode="drift-lab_default")
+    moved = judge("config_hash", module, own, compose=LocalCompose("f" * 64, version, "service:db"))
+    assert codes(moved) == ["CONFIG_HASH_MISMATCH"]
 
 
 def test_a_stopped_container_with_a_healthcheck_has_one_cause(observed):
@@ -310,7 +315,7 @@ SHAPE_PORTS = ["8080", "127.0.0.1::53/udp", "127.0.0.1:18443:443"]
     (["8080", "127.0.0.1::53/udp", "127.0.0.1:18443:443", "9090"], ["PORTS_MISMATCH"]),  # 9090 not published
     (["8080/udp", "127.0.0.1::53/udp", "127.0.0.1:18443:443"], ["PORTS_MISMATCH"]),  # another protocol
     (["127.0.0.1::8080", "127.0.0.1::53/udp", "127.0.0.1:18443:443"], ["PORTS_MISMATCH"]),  # another address
-    (["8080", "127.0.0.1::53/udp", "127.0.0.1::443"], []),  # ephemeral declared: any host port matches
+    (["8080", "127.0.0.1::53/udp", "127.0.0.1::443"], []),  # ephemeral declared: any host port matches (SPEC §9)
     # an ephemeral and a fixed binding of one port are two bindings: one is missing
     (["8080", "127.0.0.1::53/udp", "127.0.0.1::443", "127.0.0.1:18443:443"], ["PORTS_MISMATCH"]),
     (["8080", "127.0.0.1::53/udp", "127.0.0.1::443", "127.0.0.1:18444:443"], ["PORTS_MISMATCH"]),
@@ -433,8 +438,9 @@ def test_a_one_off_of_a_claimed_service_is_not_an_orphan(shapes):
     _, listing = shapes
     web = make_module(name="web", compose={"project": "shapes", "service": "web"})
     verdict = judge("orphans", ProjectOnHost("h", "shapes", (web,)), listing=listing)
-    # the web one-offs are claimed by web's service label; migrate's one-off has no module
-    assert [c.observed for c in verdict.changes] == ["shapes-migrate-run-111111111111"]
+    # the web one-offs are claimed by web's service label; migrate's one-off (its service has no
+    # module: a profiled job run by hand) is no service of its own either
+    assert [c.observed for c in verdict.changes] == []
 
 
 def test_both_declared_digests_are_claims(observed):

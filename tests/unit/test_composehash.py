@@ -87,3 +87,38 @@ def test_validation_needs_only_the_file_not_the_files_it_names(tmp_path):
     (tmp_path / "compose.yaml").write_text("services: [\n")
     with pytest.raises(ComposeError):
         check_defines(tmp_path / "compose.yaml", "p", "web")
+
+
+def test_a_profiled_service_is_defined_and_hashed(tmp_path):
+    """A service under profiles: that the host started (--profile) is the module's service all the same."""
+    from driftcheck.composehash import check_defines
+
+    (tmp_path / "compose.yaml").write_text("services:\n  tool:\n    image: lab/app:1\n    profiles: [tools]\n")
+    check_defines(tmp_path / "compose.yaml", "p", "tool")
+    assert len(local_compose(tmp_path / "compose.yaml", "p", "tool").hash) == 64
+
+
+def test_interpolation_never_reads_a_dotenv_at_the_hosts_path(tmp_path):
+    """With the host's working_dir, only the module's .env counts: a .env lying at that path here does not."""
+    (tmp_path / "module").mkdir()
+    (tmp_path / "host").mkdir()
+    text = "services:\n  app:\n    image: lab/app:${TAG:-1}\n"
+    (tmp_path / "module" / "compose.yaml").write_text(text)
+    (tmp_path / "host" / ".env").write_text("TAG=2\n")
+    from driftcheck import composehash
+
+    def hashed(dotenv: str) -> str:
+        (tmp_path / "module" / ".env").write_text(dotenv)
+        composehash._rendered.cache_clear()
+        return local_compose(tmp_path / "module" / "compose.yaml", "p", "app", str(tmp_path / "host")).hash
+
+    unset, one, two = hashed(""), hashed("TAG=1\n"), hashed("TAG=2\n")
+    assert unset == one != two  # the host folder's TAG=2 was not read
+
+
+def test_an_error_never_quotes_what_compose_could_not_read(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    image: lab/app:1\n    env_file: [app.env]\n")
+    (tmp_path / "app.env").write_text("PASSWORD=hunter2${oops\n")
+    with pytest.raises(ComposeError) as info:
+        local_compose(tmp_path / "compose.yaml", "p", "app", str(tmp_path))
+    assert "hunter2" not in str(info.value) and info.value.code == "COMPOSE_CONFIG_INVALID"

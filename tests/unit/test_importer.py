@@ -187,7 +187,8 @@ def test_import_writes_modules_a_run_accepts_and_says_which_got_the_long_form(tm
         "0.0.0.0::3000/tcp"]
     assert "         named gitea-db, not db: db would be ambiguous on this host (also nextcloud/db)" in said
     assert "3 module(s) written, 0 compose service(s) already declared, on host rs2000" in said
-    assert "compose.file" not in said.text  # no config_files label: nothing to say
+    # no config_files label: nothing to copy, and it says so
+    assert "compose.file not set: its container has no com.docker.compose.project.config_files label" in said.text
 
 
 def _umask() -> int:
@@ -265,17 +266,17 @@ def test_project_limits_the_import_and_an_unknown_project_writes_nothing(tmp_pat
 # --- compose.file ----------------------------------------------------------------------------------------------
 
 
-def test_compose_files_are_copied_only_on_request(tmp_path):
+def test_compose_files_are_copied_unless_asked_not_to(tmp_path):
     source = tmp_path / "srv" / "compose.yaml"
     source.parent.mkdir()
     source.write_text("x-lab: &lab\n  init: true\nservices:\n  app:\n    <<: *lab\n    image: lab/app:1\n"
                       "    ports: !reset []\n")
     host = view(container("p-app-1", "p", "app", files=str(source)))
-    status, said = do_import(tmp_path, host)
+    status, said = do_import(tmp_path, host, copy_compose_files=False)
     assert status == 0 and files_under(tmp_path / "modules") == ["app", "app/module.yaml"]
-    assert any(line.startswith(f"compose.file not set: Compose read {source} on the host. `make import ... "
-                               "COMPOSE_FILES=copy`") for line in said), said.text
-    status, said = do_import(tmp_path / "again", host, copy_compose_files=True)
+    assert any(line.startswith(f"compose.file not set (COMPOSE_FILES=no): Compose read {source} on the host.")
+               for line in said), said.text
+    status, said = do_import(tmp_path / "again", host)
     assert status == 0, said.text
     folder = tmp_path / "again" / "modules" / "app"
     assert (folder / "compose.yaml").read_bytes() == source.read_bytes()
@@ -335,7 +336,34 @@ def test_the_command_line(monkeypatch, capsys):
                           "--compose-files=copy"]) == 0
     assert calls[-1] == ("rs2000", ImportOptions(frozenset({"gitea", "mon", "elk"}), True, True))
     assert importer.main(["--host=rs2000"]) == 0
-    assert calls[-1] == ("rs2000", ImportOptions(None, False, False))
+    assert calls[-1] == ("rs2000", ImportOptions(None, False, True))
     assert importer.main(["--host=rs2000", "--project=Not Valid"]) == 2
     assert "PROJECT=Not Valid: expected compose project names" in capsys.readouterr().err
     assert importer.main([]) == 2 and len(calls) == 2
+
+
+def test_a_copy_that_would_not_give_the_containers_config_hash_is_not_set(tmp_path):
+    """A compose file needing the host's ${VAR}s would be a CONFIG_HASH_MISMATCH right after import."""
+    import dataclasses
+
+    from driftcheck.composehash import compose_version, local_compose
+
+    source = tmp_path / "srv" / "compose.yaml"
+    source.parent.mkdir()
+    source.write_text("services:\n  app:\n    image: lab/app:${TAG:-1}\n")
+    real = local_compose(source, "p", "app", str(source.parent)).hash
+    base = container("p-app-1", "p", "app", files=str(source))
+    labels = (*base.labels, ("com.docker.compose.project.working_dir", str(source.parent)),
+              ("com.docker.compose.version", compose_version()))
+    matching = dataclasses.replace(base, labels=(*labels, ("com.docker.compose.config-hash", real)))
+    status, said = do_import(tmp_path / "a", view(matching))
+    assert status == 0 and (tmp_path / "a/modules/app/compose.yaml").exists(), said.text
+    other = dataclasses.replace(base, labels=(*labels, ("com.docker.compose.config-hash", "0" * 64)))
+    status, said = do_import(tmp_path / "b", view(other))
+    assert status == 0 and files_under(tmp_path / "b/modules") == ["app", "app/module.yaml"]
+    assert any("does not give the container's config hash here" in line for line in said), said.text
+
+
+def test_a_container_that_looped_is_said_to_be_drift_at_once(tmp_path):
+    status, said = do_import(tmp_path, view(container("p-app-1", "p", "app", restart_count=9)))
+    assert status == 0 and any("RESTART_LOOP at once: it restarted 9 times" in line for line in said), said.text

@@ -99,11 +99,24 @@ def test_env_names_refused(name):
     ("secret:db_password", "secret:db_password"),
     ("secret:ro", "secret:ro"),  # a secret named ro
     ("secret:/data", "secret:/data"),  # a volume named secret
-    ("/run/secrets/db_password:/run/secrets/db_password:ro", "secret:db_password"),  # the bind a secret is
     ("a" * 64 + ":/cache", "/cache"),  # a volume named as docker names an anonymous one
 ])
 def test_mounts_grammar_is_mount_entrys(text, normal):
     assert make_module(desired={"mounts": [text]}).mounts == {normal}
+
+
+def test_a_bind_on_a_secrets_destination_must_be_declared_as_the_secret():
+    """Its source would be parsed and never compared: a secret is matched by name."""
+    import pytest
+
+    from driftcheck.errors import ManifestError
+
+    with pytest.raises(ManifestError, match="declare it as 'secret:db_password'"):
+        make_module(desired={"mounts": ["/srv/pw.txt:/run/secrets/db_password:ro"]})
+
+
+def test_a_bind_source_may_hold_spaces():
+    assert make_module(desired={"mounts": ["/srv/My Files:/data:ro"]}).mounts == {"/srv/My Files:/data:ro"}
 
 
 @pytest.mark.parametrize("text", ["data", "data:relative", "/a:/b:rx", "secret:", "secret:a/b", "secret:x:ro",
