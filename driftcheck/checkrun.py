@@ -8,19 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from driftcheck.compare import Observed, ProjectOnHost
-from driftcheck.composehash import ComposeError, local_compose
+from driftcheck.compare import ProjectOnHost
 from driftcheck.errors import ObservationError
 from driftcheck.manifest import Module
 from driftcheck.plan import Problem
 from driftcheck.policy import active_waiver, apply_policy
-from driftcheck.records import WORKING_DIR_LABEL
-from driftcheck.registry import BY_NAME, Check, Need
+from driftcheck.registry import BY_NAME
 from driftcheck.session import Observations, RunState
 from driftcheck.verdict import Verdict
 
@@ -49,25 +46,6 @@ def drift_observations(request: pytest.FixtureRequest) -> Iterator[Observations]
     state.observations.close()
 
 
-def _observe(check: Check, subject: Module | ProjectOnHost, observations: Observations) -> Observed:
-    observer = observations.observer(subject.host)
-    container = None
-    if Need.CONTAINER in check.needs:
-        assert isinstance(subject, Module)
-        container = observer.containers().get(subject.container_name)
-    images = observer.images() if Need.IMAGES in check.needs and container is not None else {}
-    listing = observer.listing() if Need.LISTING in check.needs else ()
-    compose = None
-    if Need.COMPOSE_HASH in check.needs and container is not None:
-        assert isinstance(subject, Module) and subject.compose_file is not None
-        try:
-            compose = local_compose(Path(subject.compose_file), subject.project, subject.service,
-                                    container.label(WORKING_DIR_LABEL), container.network_mode)
-        except ComposeError as exc:
-            raise ObservationError(subject.host, exc.code, f"{subject.path}: {exc}") from None
-    return Observed(container, images, listing, compose)
-
-
 @pytest.fixture
 def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectOnHost,
                 drift_observations: Observations) -> Callable[[], None]:
@@ -76,7 +54,7 @@ def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectO
     node = request.node
     check = BY_NAME[check_name(node)]
     try:
-        observed = _observe(check, drift_subject, drift_observations)
+        observed = drift_observations.observed_for(check, drift_subject)
     except ObservationError as exc:
         _record(node, "error", {"code": exc.code, "message": exc.message})
         pytest.fail(f"{exc.code}: {exc.message}", pytrace=False)

@@ -7,16 +7,19 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from driftcheck import codes
-from driftcheck.compare import ProjectOnHost
+from driftcheck.compare import Observed, ProjectOnHost
+from driftcheck.composehash import ComposeError, local_compose
 from driftcheck.errors import ManifestError, ObservationError
 from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import Module, discover
 from driftcheck.observe import HostObserver
 from driftcheck.options import RunOptions
 from driftcheck.plan import CheckOutcome, HostRecord, Plan, Problem, RunError
+from driftcheck.records import WORKING_DIR_LABEL
 from driftcheck.registry import BY_NAME, Check, Need
 from driftcheck.transport import Transport
 
@@ -188,6 +191,25 @@ class Observations:
             thread.start()
         for thread in threads:
             thread.join()
+
+    def observed_for(self, check: Check, subject: Subject) -> Observed:
+        """What a check needs observed of its subject (the registry row's needs); raises ObservationError."""
+        observer = self.observer(subject.host)
+        container = None
+        if Need.CONTAINER in check.needs:
+            assert isinstance(subject, Module)
+            container = observer.containers().get(subject.container_name)
+        images = observer.images() if Need.IMAGES in check.needs and container is not None else {}
+        listing = observer.listing() if Need.LISTING in check.needs else ()
+        compose = None
+        if Need.COMPOSE_HASH in check.needs and container is not None:
+            assert isinstance(subject, Module) and subject.compose_file is not None
+            try:
+                compose = local_compose(Path(subject.compose_file), subject.project, subject.service,
+                                        container.label(WORKING_DIR_LABEL), container.network_mode)
+            except ComposeError as exc:
+                raise ObservationError(subject.host, exc.code, f"{subject.path}: {exc}") from None
+        return Observed(container, images, listing, compose)
 
     def host_records(self) -> list[HostRecord]:
         """Per host: every command sent, seconds spent, the error (hosts[] of the plan)."""
