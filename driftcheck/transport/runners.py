@@ -13,11 +13,13 @@ from driftcheck.errors import ObservationError
 from driftcheck.inventory import HostConfig
 from driftcheck.transport.base import Runner
 from driftcheck.transport.local_runner import LocalRunner
+from driftcheck.transport.openssh_runner import OpenSSHRunner
 from driftcheck.transport.paramiko_runner import ParamikoRunner
 
 #: connection scheme -> the runner for a host of that scheme
 RUNNERS: dict[str, Callable[[HostConfig], Runner]] = {
     "paramiko": ParamikoRunner,
+    "ssh": OpenSSHRunner,
     "local": LocalRunner,
 }
 

@@ -387,7 +387,7 @@ def test_reports_disk_full(lab, command_log, tmp_path, mounted):
 
 
 @pytest.mark.parametrize(("setting", "key", "expected"), [
-    ({"connection": "ssh://driftlab@127.0.0.1:22"}, "hosts.rs2000.connection", "paramiko://"),
+    ({"connection": "telnet://driftlab@127.0.0.1:22"}, "hosts.rs2000.connection", "paramiko://"),
     ({"host_key_policy": "trust-all"}, "hosts.rs2000.host_key_policy", "strict or accept-new"),
     ({"identity_file": "/nonexistent/id_ed25519"}, "hosts.rs2000.identity_file", "/nonexistent/id_ed25519"),
 ], ids=["bad-url", "unknown-policy", "missing-key-file"])

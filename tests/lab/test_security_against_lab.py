@@ -71,7 +71,8 @@ def test_hostile_manifests_are_refused_before_any_connection(lab, command_log, t
 
 def test_hostile_connections_are_inventory_errors(lab, command_log, tmp_path):
     for index, connection in enumerate(["paramiko://driftlab@127.0.0.1:22;id", "paramiko://-oProxyCommand=id@x",
-                                        "paramiko://driftlab@127.0.0.1/$(id)", "ssh://127.0.0.1"]):
+                                        "paramiko://driftlab@127.0.0.1/$(id)", "telnet://127.0.0.1",
+                                        "ssh://-oProxyCommand=id", "ssh://driftlab@127.0.0.1:22;id"]):
         inventory = write_inventory(tmp_path / f"hosts{index}.yaml", connection=connection)
         run = run_suite(tmp_path / str(index), inventory=inventory)
         assert run.rc == 2, run.output

@@ -131,7 +131,8 @@ def test_a_yaml_date_is_a_date_string_to_the_schema(tmp_path):
 
 @pytest.mark.parametrize(("hosts", "key", "words"), [
     ({"a b": {"connection": "local://"}}, "hosts.a b", "a host name matching"),
-    ({"a": {"connection": "ssh://x"}}, "hosts.a.connection", "paramiko://[user@]host[:port] or local://"),
+    ({"a": {"connection": "telnet://x"}}, "hosts.a.connection",
+     "paramiko://[user@]host[:port], ssh://[user@]host[:port] or local://"),
     ({"a": {"connection": "local://", "timeout": 0}}, "hosts.a.timeout", "between 0 and 600, got 0"),
     ({"a": {}}, "hosts.a.connection", "is required"),
 ])
@@ -238,7 +239,8 @@ HOST_VALUES = [None, 0, 10, 600, 601, 0.5, True, "", "x", "strict", "accept-new"
                "paramiko://h", "paramiko://deploy@rs2000.tail1234.ts.net:22", "paramiko://h:", "paramiko://h:0",
                "paramiko://h:99999", "paramiko://h/", "paramiko://h/x", "paramiko://h?x", "paramiko://u:p@h",
                "paramiko://U@h", "paramiko://[::1]:22", "paramiko://[::1", "paramiko://-h", "paramiko://h_1",
-               "paramiko://a..b", "ssh://h", "paramiko:// h", "~/.ssh/id_ed25519", [], {}]
+               "paramiko://a..b", "ssh://h", "ssh://u@h:22", "ssh://-oProxyCommand=x", "telnet://h", "paramiko:// h",
+               "~/.ssh/id_ed25519", [], {}]
 
 
 @given(st.lists(st.tuples(st.sampled_from(["connection", "identity_file", "ssh_config", "known_hosts",
