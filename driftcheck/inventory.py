@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass
@@ -59,13 +60,13 @@ def _path(value: Any, base: Path, display: str, key: str) -> str | None:
 
 
 def parse_connection(value: Any, display: str, key: str) -> tuple[str, str | None, str | None, int | None]:
-    """`paramiko://[user@]host[:port]` or `local://` -> (scheme, hostname, user, port)."""
-    expected = "expected paramiko://[user@]host[:port] or local://"
+    """`paramiko://` or `ssh://[user@]host[:port]`, or `local://` -> (scheme, hostname, user, port)."""
+    expected = "expected paramiko://[user@]host[:port], ssh://[user@]host[:port] or local://"
     if not isinstance(value, str):
         raise ManifestError(display, key, f"{expected}, got a {type(value).__name__}", CODE)
     if value == "local://":
         return "local", None, None, None
-    if any(c.isspace() or ord(c) < 32 for c in value) or not value.startswith("paramiko://"):
+    if any(c.isspace() or ord(c) < 32 for c in value) or not value.startswith(("paramiko://", "ssh://")):
         raise ManifestError(display, key, f"{expected}, got {value[:80]!r}", CODE)
     try:
         parts = urlsplit(value)
@@ -84,7 +85,7 @@ def parse_connection(value: Any, display: str, key: str) -> tuple[str, str | Non
     user = parts.username
     if user is not None and not USER_RE.match(user):
         raise ManifestError(display, key, f"the user {user[:40]!r} is not a valid user name", CODE)
-    return "paramiko", host, user, port
+    return parts.scheme, host, user, port
 
 
 def _is_ipv6(host: str) -> bool:
@@ -140,6 +141,18 @@ def _parse_inventory(data: Any, display: str, base: Path, check_files: bool) -> 
             file = paths[key]
             if file is not None and not os.path.isfile(file):
                 raise ManifestError(display, f"{prefix}.{key}", f"expected an existing file, {file} is not one", CODE)
+        known = paths["known_hosts"]
+        if check_files and known is not None and not os.path.isfile(known) and not (
+                policy == "accept-new" and not os.path.exists(known) and os.path.isdir(os.path.dirname(known))):
+            raise ManifestError(display, f"{prefix}.known_hosts", f"{known} is not an existing file; create it "
+                                "(ssh-keyscan, then check the fingerprints), or set host_key_policy: accept-new "
+                                "with its folder in place", CODE)
+        ssh_config = paths["ssh_config"]
+        if scheme == "paramiko" and ssh_config is not None and (check_files or os.path.isfile(ssh_config)):
+            # Offline (make validate) too, when the file is on this machine.
+            refused = paramiko_unhonoured(ssh_config, hostname or "")
+            if refused:
+                raise ManifestError(display, f"{prefix}.ssh_config", refused, CODE)
         key_file = paths["identity_file"]
         if check_files and key_file is not None and os.stat(key_file).st_mode & 0o077:
             # As OpenSSH does: a private key others can read is no longer private.
@@ -157,3 +170,53 @@ def load_inventory(path: Path, display: str, check_files: bool = True,
                    full_schema: bool = False) -> dict[str, HostConfig]:
     """Read and validate hosts.yaml; check_files=False leaves out whether its key and config files exist."""
     return parse_inventory(load_yaml(path, display, CODE), display, path.resolve().parent, check_files, full_schema)
+
+
+#: ssh_config keywords paramiko:// would silently ignore although they change where, how or as
+#: whom ssh connects (paramiko reads only HostName, User, Port, IdentityFile and ProxyCommand;
+#: host-key settings come from hosts.yaml by design). Include and Match are refused wherever
+#: they stand: which hosts they apply to cannot be known without running them (`Match exec`).
+PARAMIKO_UNHONOURED = {k.lower(): k for k in (
+    "ProxyJump", "IdentityAgent", "HostKeyAlias", "CanonicalizeHostname", "CanonicalDomains", "BindAddress",
+    "BindInterface", "AddressFamily", "CertificateFile", "PKCS11Provider", "SecurityKeyProvider",
+    "RemoteCommand", "ProxyUseFdpass", "Tunnel", "TunnelDevice",
+)}
+ALWAYS_REFUSED = {"include": "Include", "match": "Match"}
+MAX_SSH_CONFIG = 1024 * 1024
+
+
+def paramiko_unhonoured(path: str, host: str) -> str | None:
+    """Why paramiko:// cannot honour this ssh config for host, or None (the file is read, never run)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_SSH_CONFIG).decode("utf-8", "replace")
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or type(exc).__name__}"
+    applies = True  # before the first Host line: every host
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.replace("=", " ", 1).partition(" ")
+        keyword = keyword.lower()
+        if keyword == "host":
+            applies = host_matches(rest.split(), host)
+            continue
+        name = ALWAYS_REFUSED.get(keyword) or (PARAMIKO_UNHONOURED.get(keyword) if applies else None)
+        if name:
+            return (f"{path} line {number}: {name} is not honoured by paramiko:// (it would be ignored "
+                    "without a word); use connection: ssh://… (the OpenSSH client), or remove it from that file")
+    return None
+
+
+def host_matches(patterns: list[str], host: str) -> bool:
+    """Does a `Host` line's pattern list (`*`, `?`, `!negated`) apply to host?"""
+    matched = False
+    for pattern in (p.strip('"') for p in patterns):
+        negated = pattern.startswith("!")
+        glob = "".join("[[]" if c == "[" else c for c in pattern.removeprefix("!").lower())
+        if fnmatch.fnmatchcase(host.lower(), glob):
+            if negated:
+                return False
+            matched = True
+    return matched

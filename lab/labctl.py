@@ -270,6 +270,9 @@ def start_sshd(instance: str = "sshd", command_log: Path = COMMAND_LOG) -> int:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "driftlab-host", "-f", str(host_key)])
     if not client_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "driftlab-client", "-f", str(client_key)])
+    user_ca = SSH / "user_ca"  # signs user certificates the lab's sshd trusts (TrustedUserCAKeys)
+    if not user_ca.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "driftlab-user-ca", "-f", str(user_ca)])
     authorized = SSH / "authorized_keys"
     shutil.copy(f"{client_key}.pub", authorized)
     authorized.chmod(0o644)
@@ -287,6 +290,7 @@ ListenAddress 127.0.0.1
 HostKey {host_key}
 PidFile {pidfile}
 AuthorizedKeysFile {authorized}
+TrustedUserCAKeys {user_ca}.pub
 AllowUsers {LAB_USER}
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -533,6 +537,7 @@ def stop_pid(pidfile: Path, name: str, seconds: float = 20.0) -> None:
 
 
 def down() -> None:
+    stop_hidden()
     for pidfile in sorted(RUN.glob("sshd*.pid")):
         stop_pid(pidfile, pidfile.stem)
     stop_pid(RUN / "registry.pid", "docker-registry")
@@ -547,6 +552,89 @@ def status() -> int:
         print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
         rc |= pid is None
     return rc
+
+
+# -- a host only a bastion reaches (ssh:// with ProxyJump) -------------------------------------------
+
+#: The network namespace of the hidden host: only its loopback, so nothing in the root namespace reaches it.
+HIDDEN_NETNS = "driftlab-hidden"
+#: What the hidden host's `docker` logs (the same wrapper as the lab host's).
+HIDDEN_COMMAND_LOG = RUN / "hidden-commands.log"
+
+
+def _hidden_sshd_config(name: str, port: int, extra: str, command_log: Path) -> Path:
+    config = SSH / f"{name}_config"
+    config.write_text(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {SSH / "host_ed25519"}
+PidFile {RUN / f"{name}.pid"}
+AuthorizedKeysFile {SSH / "authorized_keys"}
+AllowUsers {LAB_USER}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+UsePAM no
+StrictModes no
+X11Forwarding no
+MaxStartups 100
+SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin LAB_COMMAND_LOG={command_log}
+{extra}""")
+    return config
+
+
+def start_hidden() -> tuple[int, int]:
+    """A target sshd inside HIDDEN_NETNS and a bastion sshd that alone reaches it; (bastion port, target port).
+
+    The target listens on 127.0.0.1 of its own namespace. The bastion is `sshd -i` started inside that
+    namespace for each connection accepted on a 127.0.0.1 port of the root namespace, so its forwards
+    (ProxyJump's direct-tcpip) are the only way in. Both share the lab's host key and user; `down` stops them.
+    """
+    start_sshd()  # the keys and authorized_keys
+    ports = RUN / "hidden.ports"
+    if pid_alive(RUN / "sshd-hidden.pid") and pid_alive(RUN / "sshd-bastion.pid") and ports.exists():
+        bastion, target = (int(p) for p in ports.read_text().split())
+        return bastion, target
+    if HIDDEN_NETNS not in run(["ip", "netns", "list"]).stdout.split():
+        run(["ip", "netns", "add", HIDDEN_NETNS])
+    run(["ip", "-n", HIDDEN_NETNS, "link", "set", "lo", "up"])
+    if not HIDDEN_COMMAND_LOG.exists():
+        HIDDEN_COMMAND_LOG.touch()
+    shutil.chown(HIDDEN_COMMAND_LOG, LAB_USER)
+    target = free_port()  # free here too, so nothing in the root namespace answers on it
+    config = _hidden_sshd_config("sshd-hidden", target, "AllowTcpForwarding no\n", HIDDEN_COMMAND_LOG)
+    run(["ip", "netns", "exec", HIDDEN_NETNS, "/usr/sbin/sshd", "-f", str(config), "-E", str(RUN / "sshd-hidden.log")])
+    wait_for(lambda: pid_alive(RUN / "sshd-hidden.pid") is not None, "the hidden sshd")
+    bastion = free_port()
+    bastion_config = _hidden_sshd_config("sshd-bastion-inetd", bastion, f"AllowTcpForwarding yes\n"
+                                         f"PermitOpen 127.0.0.1:{target}\nLogLevel DEBUG1\n", COMMAND_LOG)
+    sshd = ["ip", "netns", "exec", HIDDEN_NETNS, "/usr/sbin/sshd", "-i", "-f", str(bastion_config),
+            "-E", str(RUN / "sshd-bastion.log")]
+    listener = f"""
+import signal, socket, subprocess
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", {bastion}))
+server.listen(16)
+while True:
+    conn, _ = server.accept()
+    subprocess.Popen({sshd!r}, stdin=conn.fileno(), stdout=conn.fileno(), stderr=subprocess.DEVNULL)
+    conn.close()
+"""
+    start_daemon([sys.executable, "-c", listener], RUN / "sshd-bastion.pid", RUN / "sshd-bastion-listener.log")
+    wait_for(lambda: listening(bastion), "the bastion")
+    ports.write_text(f"{bastion} {target}\n")
+    log(f"bastion on 127.0.0.1:{bastion}, hidden host on 127.0.0.1:{target} in netns {HIDDEN_NETNS}")
+    return bastion, target
+
+
+def stop_hidden() -> None:
+    """Stop the bastion and the hidden host, and remove their namespace."""
+    stop_pid(RUN / "sshd-bastion.pid", "bastion")
+    stop_pid(RUN / "sshd-hidden.pid", "hidden sshd")
+    (RUN / "hidden.ports").unlink(missing_ok=True)
+    if HIDDEN_NETNS in run(["ip", "netns", "list"], check=False).stdout.split():
+        run(["ip", "netns", "del", HIDDEN_NETNS], check=False)
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Logging in with keys as paramiko's SSHClient does: the key files, then ssh-agent, then the default keys.
+"""Logging in as OpenSSH does: `none`, then the key files, then ssh-agent, then the default keys.
 
 No password, no keyboard-interactive: a login needs a key the host's authorized_keys names.
 """
@@ -19,6 +19,8 @@ from driftcheck.inventory import HostConfig
 DEFAULT_KEYS = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ed25519")
 KEY_TYPES: tuple[type[paramiko.PKey], ...] = (paramiko.RSAKey, paramiko.ECDSAKey, paramiko.Ed25519Key)
 CERT_SUFFIX = "-cert.pub"
+#: how an OpenSSH certificate's key type ends (ssh-ed25519-cert-v01@openssh.com)
+CERT_TYPE_SUFFIX = "-cert-v01@openssh.com"
 
 
 def load_key(path: str) -> paramiko.PKey:
@@ -39,6 +41,13 @@ def load_key(path: str) -> paramiko.PKey:
     raise next((f for f in failures if isinstance(f, paramiko.PasswordRequiredException)), failures[-1])
 
 
+def unusable_agent_key(key: paramiko.PKey) -> bool:
+    """A key ssh-agent holds that paramiko cannot offer: a certificate (paramiko issue 2462: offering it
+    ends the connection with `AttributeError: public_blob`) or a type it does not know (FIDO `sk-…`)."""
+    return isinstance(key, paramiko.AgentKey) and (
+        key.get_name().endswith(CERT_TYPE_SUFFIX) or vars(key).get("inner_key") is None)
+
+
 class _Login:
     """One login attempt; remembers why the last key failed."""
 
@@ -48,6 +57,23 @@ class _Login:
         self.failure: Exception | None = None
         #: an ssh-agent certificate broke the attempt
         self.agent_certificate = False
+        #: ssh-agent keys paramiko cannot offer, skipped
+        self.skipped: list[str] = []
+        #: key files that need a passphrase
+        self.encrypted: list[str] = []
+        #: the methods the server named when it refused `none`; None if it never said
+        self.allowed: list[str] | None = None
+
+    def with_none(self) -> bool:
+        """The `none` method, as OpenSSH tries it first: Tailscale SSH accepts it (paramiko issue 2370)."""
+        try:
+            further = self.ssh.auth_none(self.user)
+        except paramiko.BadAuthenticationType as exc:
+            self.allowed = list(exc.allowed_types)
+            return False
+        except paramiko.AuthenticationException:
+            return False
+        return not further and self.ssh.is_authenticated()
 
     def with_key(self, key: paramiko.PKey) -> bool:
         try:
@@ -70,6 +96,10 @@ class _Login:
     def with_file(self, path: str) -> bool:
         try:
             key = load_key(path)
+        except paramiko.PasswordRequiredException as exc:
+            self.encrypted.append(path)
+            self.failure = exc
+            return False
         except (OSError, ValueError, paramiko.SSHException) as exc:
             self.failure = exc
             return False
@@ -82,35 +112,60 @@ class _Login:
             self.failure = exc
             return False
         try:
-            return any(self.with_key(key) for key in agent.get_keys())
+            for key in agent.get_keys():
+                if unusable_agent_key(key):
+                    self.skipped.append(key.get_name())
+                elif self.with_key(key):
+                    return True
+                elif not self.ssh.is_active():
+                    return False
+            return False
         finally:
             agent.close()
 
 
 def log_in(ssh: paramiko.Transport, config: HostConfig, username: str | None, key_files: Sequence[str],
-           where: str) -> None:
-    """Authenticate ssh or raise AUTH_FAILED; a connection lost meanwhile raises paramiko's error."""
+           where: str, agent: bool = True) -> None:
+    """Authenticate ssh or raise AUTH_FAILED; a connection lost meanwhile raises paramiko's error.
+
+    `none` first (as OpenSSH), then the key files, then ssh-agent (unless agent=False: the ssh
+    config's IdentitiesOnly), then the default keys when no key file is named.
+    """
     login = _Login(ssh, username or getpass.getuser())
-    if any(login.with_file(path) for path in key_files) or login.with_agent():
+    if login.with_none():
+        return
+    if not ssh.is_active():
+        raise paramiko.SSHException("the connection closed during the login")
+    if any(login.with_file(path) for path in key_files) or (agent and login.with_agent()):
         return
     if not key_files and any(login.with_file(os.path.expanduser(p)) for p in DEFAULT_KEYS if
                              os.path.isfile(os.path.expanduser(p))):
         return
     failure = login.failure
+    who = username or "the local user"
     if login.agent_certificate:
         raise ObservationError(config.name, codes.AUTH_FAILED, f"logging in to {where}: ssh-agent holds a "
                                "certificate, which paramiko cannot use (paramiko issue 2462); remove it from "
                                "the agent (ssh-add -d), or set identity_file") from failure
     if isinstance(failure, paramiko.SSHException) and not ssh.is_active():
         raise failure  # the connection is gone: not a login problem
-    who = username or "the local user"
+    if login.allowed is not None and "publickey" not in login.allowed:
+        raise ObservationError(config.name, codes.AUTH_FAILED, f"{where} offers only {', '.join(login.allowed)} "
+                               f"logins to {who}; driftcheck logs in with keys (or none): allow publickey in its "
+                               "sshd, or use connection: ssh://…")
+    if login.encrypted:
+        raise ObservationError(config.name, codes.AUTH_FAILED, f"the key {login.encrypted[0]} is encrypted and no "
+                               f"key in ssh-agent logged in to {where}: add it to ssh-agent (ssh-add "
+                               f"{login.encrypted[0]}); driftcheck never asks for a passphrase") from failure
+    skipped = (f" (ssh-agent's {', '.join(sorted(set(login.skipped)))} keys were skipped: paramiko cannot use "
+               "them; connection: ssh://… can)") if login.skipped else ""
     if failure is None:
-        raise ObservationError(config.name, codes.AUTH_FAILED, f"no key to log in to {where} with: set "
+        raise ObservationError(config.name, codes.AUTH_FAILED, f"no key to log in to {where} with{skipped}: set "
                                "identity_file, or add a key to ssh-agent")
     if isinstance(failure, paramiko.AuthenticationException):
         raise ObservationError(config.name, codes.AUTH_FAILED, f"{where} refused the login of {who}: "
-                               f"{one_line(str(failure))}; check the user and identity_file, and the key in the "
-                               "user's authorized_keys") from failure
+                               f"{one_line(str(failure))}{skipped}; check the user and identity_file, and the key "
+                               "in the user's authorized_keys") from failure
     raise ObservationError(config.name, codes.AUTH_FAILED, f"no usable key to log in to {where} as {who}: "
-                           f"{one_line(str(failure)) or type(failure).__name__}; check identity_file, or add a key "
-                           "to ssh-agent") from failure
+                           f"{one_line(str(failure)) or type(failure).__name__}{skipped}; check identity_file, or "
+                           "add a key to ssh-agent") from failure

@@ -2,15 +2,22 @@
 
 All of it shares one deadline, the host's timeout (paramiko bounds each phase on its own, so a
 server slow in every phase could take three times as long). The ssh config is read only when
-hosts.yaml names one, and only for HostName, User, Port, IdentityFile and ProxyCommand: host-key
-settings come from hosts.yaml alone. Every failure leaves here as one ObservationError.
+hosts.yaml names one, and only for HostName, User, Port, IdentityFile, IdentitiesOnly and
+ProxyCommand; a keyword paramiko cannot honour (ProxyJump, Include, Match, IdentityAgent, ...) is
+refused before paramiko looks anything up (inventory.paramiko_unhonoured), so no `Match exec`
+ever runs. Host-key settings come from hosts.yaml alone. Every failure leaves here as one
+ObservationError; a ProxyCommand that exits is quoted from its stderr.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
+import re
+import shlex
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +26,7 @@ import paramiko
 
 from driftcheck import codes
 from driftcheck.errors import ObservationError, one_line
-from driftcheck.inventory import HostConfig
+from driftcheck.inventory import MAX_SSH_CONFIG, HostConfig, host_matches, paramiko_unhonoured
 from driftcheck.transport.known_hosts import KnownHosts, key_name
 from driftcheck.transport.paramiko_keys import log_in
 
@@ -43,6 +50,8 @@ class Target:
     key_files: tuple[str, ...]
     #: the ssh config's ProxyCommand, None to connect directly
     proxy_command: str | None
+    #: the ssh config's IdentitiesOnly yes (with keys named): ssh-agent's other keys are not offered
+    identities_only: bool = False
 
     @property
     def where(self) -> str:
@@ -53,7 +62,12 @@ def resolve(config: HostConfig) -> Target:
     hostname, port, user = config.hostname or "", 22, config.user
     key_files: tuple[str, ...] = ()
     proxy: str | None = None
+    identities_only = False
     if config.ssh_config:
+        # Refused at load too; checked again here so that no lookup ever meets a `Match exec`.
+        refused = paramiko_unhonoured(config.ssh_config, hostname)
+        if refused:
+            raise ObservationError(config.name, codes.INVENTORY_INVALID, refused)
         try:
             found = paramiko.SSHConfig.from_path(config.ssh_config).lookup(hostname)
             hostname = _text(found.get("hostname")) or hostname
@@ -64,23 +78,105 @@ def resolve(config: HostConfig) -> Target:
                                    f"{config.ssh_config}: {one_line(str(exc)) or type(exc).__name__}") from exc
         identities = found.get("identityfile") or []
         key_files = tuple(os.path.expanduser(p) for p in ([identities] if isinstance(identities, str) else identities))
-        command = _text(found.get("proxycommand"))
-        proxy = command if command and command.lower() != "none" else None
+        identities_only = (_text(found.get("identitiesonly")) or "").lower() == "yes"
     if config.port:
         port = config.port
+    if config.ssh_config:
+        # Expanded here, not by paramiko: its %p would be the ssh config's port, not hosts.yaml's.
+        command = raw_value(config.ssh_config, config.hostname or "", "proxycommand")
+        if command and command.lower() != "none":
+            proxy = expand_tokens(command, config.hostname or "", hostname, port, user)
     if config.identity_file:
         key_files = (config.identity_file,)
-    return Target(hostname, port, user, key_files, proxy)
+    return Target(hostname, port, user, key_files, proxy, identities_only and bool(key_files))
+
+
+def raw_value(path: str, host: str, keyword: str) -> str | None:
+    """The first value of keyword in the blocks of an ssh config that apply to host, as written."""
+    with open(path, "rb") as handle:
+        text = handle.read(MAX_SSH_CONFIG).decode("utf-8", "replace")
+    applies = True
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, rest = line.replace("=", " ", 1).partition(" ")
+        if name.lower() == "host":
+            applies = host_matches(rest.split(), host)
+        elif applies and name.lower() == keyword:
+            return rest.strip()
+    return None
+
+
+def expand_tokens(command: str, alias: str, hostname: str, port: int, user: str | None) -> str:
+    """%h %p %r %n %u %d %% as OpenSSH expands them in ProxyCommand (others are left as written)."""
+    values = {"h": hostname, "p": str(port), "r": user or getpass.getuser(), "n": alias, "u": getpass.getuser(),
+              "d": os.path.expanduser("~"), "%": "%"}
+    return re.sub(r"%(.)", lambda m: values.get(m.group(1), m.group(0)), command)
 
 
 def _text(value: str | list[str] | None) -> str | None:
     return value[0] if isinstance(value, list) else value
 
 
+class Proxy:
+    """A ProxyCommand on one end of a socket pair, as OpenSSH runs it.
+
+    Not paramiko.ProxyCommand: its recv spins on a closed pipe until the deadline when the
+    command exits, and it never reads the command's stderr. Here paramiko gets a socket (the
+    command's exit is an end of file at once) and stderr is kept for the error message.
+    """
+
+    def __init__(self, command: str):
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(shlex.split(command), stdin=theirs.fileno(), stdout=theirs.fileno(),
+                                            stderr=subprocess.PIPE, start_new_session=True)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = ours
+
+    def exited(self, wait: float = 0.0) -> bool:
+        try:
+            self.process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def stderr_line(self) -> str:
+        """The first line the command printed on stderr (bounded, never blocking), or ""."""
+        if self.process.stderr is None:
+            return ""
+        try:
+            fd = self.process.stderr.fileno()
+            os.set_blocking(fd, False)
+            data = os.read(fd, 8192)
+        except (OSError, ValueError):
+            return ""
+        lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+        if lines and lines[0].startswith("Traceback "):
+            return one_line(lines[-1])  # a Python proxy: its exception, not the traceback's header
+        return one_line(lines[0]) if lines else ""
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
 class _Watchdog:
     """Cuts a connection attempt that outlives its deadline (paramiko then fails at once)."""
 
-    def __init__(self, sock: socket.socket | paramiko.ProxyCommand, seconds: float):
+    def __init__(self, sock: socket.socket, seconds: float):
         self.sock = sock
         self.fired = threading.Event()
         self.timer = threading.Timer(max(seconds, 0.0), self._cut)
@@ -90,10 +186,7 @@ class _Watchdog:
     def _cut(self) -> None:
         self.fired.set()
         try:
-            if isinstance(self.sock, socket.socket):
-                self.sock.shutdown(socket.SHUT_RDWR)
-            else:
-                self.sock.close()  # a ProxyCommand: ends its process
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -107,10 +200,11 @@ def open_connection(config: HostConfig) -> paramiko.Transport:
     target = resolve(config)
     known = KnownHosts(config)
     started = time.monotonic()
-    sock: socket.socket | paramiko.ProxyCommand
+    proxy: Proxy | None = None
     try:
         if target.proxy_command:
-            sock = paramiko.ProxyCommand(target.proxy_command)
+            proxy = Proxy(target.proxy_command)
+            sock = proxy.sock
         else:
             sock = socket.create_connection((target.hostname, target.port), config.timeout)
     except (OSError, EOFError, ValueError, paramiko.SSHException) as exc:
@@ -125,26 +219,55 @@ def open_connection(config: HostConfig) -> paramiko.Transport:
         known.prefer_known_type(ssh, name)
         ssh.start_client(timeout=max(config.timeout - (time.monotonic() - started), 0.001))
         known.verify(ssh.get_remote_server_key(), name, target.where)
-        log_in(ssh, config, target.username, target.key_files, target.where)
+        log_in(ssh, config, target.username, target.key_files, target.where, agent=not target.identities_only)
         if watchdog.fired.is_set():
             raise TimeoutError("the connection was cut at the deadline")
     except (ObservationError, paramiko.SSHException, OSError, EOFError) as exc:
-        _close(ssh, sock)
+        watchdog.cancel()
+        # A proxy that ended the connection has exited by now, or within a moment.
+        failed = (_proxy_error(config, target, proxy) if proxy is not None and
+                  not isinstance(exc, ObservationError) and proxy.exited(0.5) else None)
+        _close(ssh, sock, proxy)
+        if failed is not None:
+            raise failed from exc
         if isinstance(exc, ObservationError) and not watchdog.fired.is_set():
             raise
         raise _connect_error(config, target, exc, timed_out=watchdog.fired.is_set()) from exc
     finally:
         watchdog.cancel()
+    if proxy is not None:
+        _PROXIES[ssh] = proxy  # ended with the connection (close_proxy)
     return ssh
 
 
-def _close(ssh: paramiko.Transport | None, sock: socket.socket | paramiko.ProxyCommand) -> None:
+#: the ProxyCommand behind each open connection
+_PROXIES: dict[paramiko.Transport, Proxy] = {}
+
+
+def close_proxy(ssh: paramiko.Transport) -> None:
+    """End (and reap) the ProxyCommand of a closed connection, if it had one."""
+    proxy = _PROXIES.pop(ssh, None)
+    if proxy is not None:
+        proxy.close()
+
+
+def _proxy_error(config: HostConfig, target: Target, proxy: Proxy) -> ObservationError:
+    """The ProxyCommand ended before the login: quote what it said."""
+    said = proxy.stderr_line()
+    return ObservationError(config.name, codes.HOST_UNREACHABLE, f"the ssh config's ProxyCommand for {target.where} "
+                            f"exited (status {proxy.process.returncode}) before the login: "
+                            f"{said or 'it printed nothing on stderr'}; run that command yourself to see why")
+
+
+def _close(ssh: paramiko.Transport | None, sock: socket.socket, proxy: Proxy | None) -> None:
     if ssh is not None:
         ssh.close()
     try:
         sock.close()  # paramiko leaves it open when the handshake never began
     except OSError:
-        pass  # a ProxyCommand that has already exited
+        pass
+    if proxy is not None:
+        proxy.close()
 
 
 def _connect_error(config: HostConfig, target: Target, exc: BaseException, timed_out: bool) -> ObservationError:

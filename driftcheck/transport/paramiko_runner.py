@@ -20,7 +20,7 @@ from driftcheck.errors import ConnectionDropped, ObservationError, one_line
 from driftcheck.inventory import HostConfig
 from driftcheck.records import Output
 from driftcheck.transport.base import MAX_OUTPUT, short, timed_out, too_much_output
-from driftcheck.transport.paramiko_login import open_connection
+from driftcheck.transport.paramiko_login import close_proxy, open_connection
 
 
 class ParamikoRunner:
@@ -92,3 +92,4 @@ class ParamikoRunner:
         ssh, self.connection = self.connection, None
         if ssh is not None:
             ssh.close()
+            close_proxy(ssh)

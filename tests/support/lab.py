@@ -165,3 +165,107 @@ def container_id(name: str) -> str:
 
 def restart_count(name: str) -> int:
     return int(labctl.docker("inspect", "--type", "container", "--format", "{{.RestartCount}}", name).stdout)
+
+
+# -- ssh:// (the system OpenSSH client) against the lab ------------------------------------------------
+
+
+def ssh_connection(user: str = labctl.LAB_USER, port: int | None = None) -> str:
+    """The lab host as an ssh:// URL (the lab's sshd unless port says otherwise)."""
+    port = port if port is not None else int((labctl.RUN / "sshd.port").read_text())
+    return f"ssh://{user}@127.0.0.1:{port}"
+
+
+def write_ssh_inventory(path: Path, **overrides: Any) -> Path:
+    """The lab's inventory with host rs2000 reached through ssh:// (and some settings replaced)."""
+    return write_inventory(path, **{"connection": ssh_connection(), **overrides})
+
+
+def openssh_leftovers(tmpdir: Path) -> list[str]:
+    """ssh masters of the ssh:// runner still running, and its private folders still on disk, under tmpdir
+    (the TMPDIR the suite ran with)."""
+    masters = subprocess.run(["pgrep", "-af", "ControlMaster=yes"], capture_output=True, text=True,
+                             check=False).stdout.splitlines()
+    return [line for line in masters if f"{tmpdir}/dc-ssh-" in line] + [str(p) for p in tmpdir.glob("dc-ssh-*")]
+
+
+# -- a server that accepts the SSH `none` method (as Tailscale SSH does) -----------------------------
+
+
+@contextmanager
+def none_auth_server(known_hosts: Path) -> Iterator[int]:
+    """A paramiko server on 127.0.0.1 that logs anyone in as the lab user with no key (`none`).
+
+    It runs each exec request with `sh -c` as the lab user, with the environment the lab's sshd
+    gives (the lab's docker, the command log), and presents the lab's host key; known_hosts gets
+    its `[127.0.0.1]:port` line. Yields the port.
+    """
+    import pwd
+    import socket
+    import threading
+
+    import paramiko
+
+    host_key = paramiko.Ed25519Key.from_private_key_file(str(labctl.SSH / "host_ed25519"))
+    account = pwd.getpwnam(labctl.LAB_USER)
+    groups = os.getgrouplist(labctl.LAB_USER, account.pw_gid)  # the docker group among them
+    env = {"DOCKER_HOST": f"unix://{labctl.DOCKER_SOCK}", "PATH": f"{labctl.BIN}:/usr/bin:/bin",
+           "LAB_COMMAND_LOG": str(labctl.COMMAND_LOG), "HOME": account.pw_dir, "USER": labctl.LAB_USER}
+
+    class Server(paramiko.ServerInterface):
+        def get_allowed_auths(self, username: str) -> str:
+            return "none"
+
+        def check_auth_none(self, username: str) -> int:
+            return paramiko.AUTH_SUCCESSFUL if username == labctl.LAB_USER else paramiko.AUTH_FAILED
+
+        def check_channel_request(self, kind: str, chanid: int) -> int:
+            return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+        def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+            def run() -> None:
+                try:
+                    time.sleep(0.1)  # after paramiko has sent the exec request's success reply
+                    done = subprocess.run(["/bin/sh", "-c", command.decode()], env=env, user=account.pw_uid,
+                                          group=account.pw_gid, extra_groups=groups, cwd="/", capture_output=True,
+                                          timeout=60, check=False)
+                    channel.sendall(done.stdout)
+                    channel.sendall_stderr(done.stderr)
+                    channel.send_exit_status(done.returncode)
+                except (OSError, subprocess.TimeoutExpired, EOFError):
+                    pass
+                finally:
+                    channel.close()
+
+            threading.Thread(target=run, daemon=True).start()
+            return True
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    transports: list[paramiko.Transport] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            transport = paramiko.Transport(conn)
+            transports.append(transport)
+            transport.add_server_key(host_key)
+            try:
+                transport.start_server(server=Server())
+            except (paramiko.SSHException, EOFError, OSError):
+                transport.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    lines = known_hosts.read_text() if known_hosts.exists() else ""
+    known_hosts.write_text(lines + f"[127.0.0.1]:{port} {host_key.get_name()} {host_key.get_base64()}\n")
+    try:
+        yield port
+    finally:
+        listener.close()
+        thread.join(5)
+        for transport in transports:
+            transport.close()

@@ -271,7 +271,8 @@ def test_absent_module_needs_no_image():
 
 
 INVENTORY_BAD = [
-    ({"connection": "ssh://a"}, "hosts.h.connection"),
+    ({"connection": "telnet://a"}, "hosts.h.connection"),
+    ({"connection": "ssh://-oProxyCommand=id"}, "hosts.h.connection"),
     ({"connection": "paramiko://u:pw@a"}, "hosts.h.connection"),
     ({"connection": "paramiko://a;b"}, "hosts.h.connection"),
     ({"connection": "paramiko://a:99999"}, "hosts.h.connection"),
@@ -295,6 +296,7 @@ def test_inventory_paths_resolve_against_its_folder(tmp_path, monkeypatch):
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "id").write_text("")
     (tmp_path / "keys" / "id").chmod(0o600)
+    (tmp_path / "kh").write_text("")  # a known_hosts that does not exist is refused at load
     path = tmp_path / "hosts.yaml"
     path.write_text("hosts:\n  h:\n    connection: paramiko://deploy@h.tail1234.ts.net:2222\n"
                     "    identity_file: $KEYS/id\n    known_hosts: kh\n")

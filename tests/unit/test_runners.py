@@ -240,10 +240,10 @@ def test_open_runner_picks_a_runner_by_scheme(monkeypatch):
     assert isinstance(open_runner(host_config()), LocalRunner)
     assert isinstance(open_runner(host_config("paramiko")), ParamikoRunner)
     assert isinstance(Transport(host_config("paramiko")).runner, ParamikoRunner)  # nothing connects yet
-    with pytest.raises(ObservationError, match="cannot reach ssh://"):
-        open_runner(host_config("ssh"))
-    monkeypatch.setitem(RUNNERS, "ssh", lambda config: CannedRunner([((), PS)], host=config.name))
-    assert isinstance(open_runner(host_config("ssh")), CannedRunner)
+    with pytest.raises(ObservationError, match="cannot reach telnet://"):
+        open_runner(host_config("telnet"))
+    monkeypatch.setitem(RUNNERS, "telnet", lambda config: CannedRunner([((), PS)], host=config.name))
+    assert isinstance(open_runner(host_config("telnet")), CannedRunner)
 
 
 # -- the paramiko runner, up to the network -----------------------------------------------------
@@ -320,6 +320,7 @@ def test_strict_refuses_an_unknown_key_and_writes_nothing(tmp_path, keys):
 
 
 def test_accept_new_records_a_first_seen_key_and_refuses_a_changed_one(tmp_path, keys):
+    (tmp_path / "sub").mkdir()  # the inventory refuses a known_hosts whose folder is missing
     known = tmp_path / "sub" / "known_hosts"
     config = host_config("paramiko", known_hosts=str(known), host_key_policy="accept-new")
     KnownHosts(config).verify(keys[0], "[127.0.0.1]:2222", "127.0.0.1:2222")
@@ -328,16 +329,19 @@ def test_accept_new_records_a_first_seen_key_and_refuses_a_changed_one(tmp_path,
     KnownHosts(config).verify(keys[0], "[127.0.0.1]:2222", "127.0.0.1:2222")
     with pytest.raises(ObservationError) as info:
         KnownHosts(config).verify(keys[1], "[127.0.0.1]:2222", "127.0.0.1:2222")
-    assert info.value.code == "HOST_KEY_MISMATCH" and "differs from known_hosts" in info.value.message
+    assert info.value.code == "HOST_KEY_MISMATCH" and f"differs from {known}:1;" in info.value.message
     assert known.read_text() == recorded
 
 
-def test_a_known_hosts_line_paramiko_cannot_read_is_an_error_not_a_crash(tmp_path, keys):
+def test_a_cert_authority_line_is_skipped_unless_it_names_the_host(tmp_path, keys):
     known = tmp_path / "known_hosts"
-    known.write_text(f"@cert-authority *.example.com {keys[0].get_name()} {keys[0].get_base64()}\n")
+    known.write_text(f"@cert-authority *.example.com {keys[0].get_name()} {keys[0].get_base64()}\n"
+                     f"[127.0.0.1]:2222 {keys[1].get_name()} {keys[1].get_base64()}\n")
+    KnownHosts(host_config("paramiko", known_hosts=str(known))).verify(keys[1], "[127.0.0.1]:2222", "x")
     with pytest.raises(ObservationError) as info:
-        KnownHosts(host_config("paramiko", known_hosts=str(known)))
-    assert info.value.code == "HOST_KEY_UNKNOWN" and "@cert-authority" in info.value.message
+        KnownHosts(host_config("paramiko", known_hosts=str(known))).verify(keys[1], "db.example.com", "x")
+    assert info.value.code == "HOST_KEY_UNKNOWN" and f"@cert-authority in {known}:1" in info.value.message
+    assert "ssh://" in info.value.message
 
 
 # -- login --------------------------------------------------------------------------------------
@@ -348,6 +352,9 @@ class RefusingServer:
 
     def __init__(self):
         self.offered: list[str] = []
+
+    def auth_none(self, username):
+        raise paramiko.BadAuthenticationType("Bad authentication type", ["publickey"])
 
     def auth_publickey(self, username, key):
         self.offered.append(f"{username}:{key.get_name()}")
@@ -394,28 +401,47 @@ def test_default_keys_are_tried_only_without_a_named_key(tmp_path, no_agent_no_h
     server = RefusingServer()
     with pytest.raises(ObservationError) as info:
         log_in(server, host_config("paramiko"), None, (str(encrypted),), "127.0.0.1:2222")
-    assert server.offered == [] and "refused the login of the local user" in info.value.message
-    assert "encrypted" in info.value.message
+    assert server.offered == [] and "refused" not in info.value.message
+    assert f"{encrypted} is encrypted" in info.value.message and f"(ssh-add {encrypted})" in info.value.message
 
 
-def test_a_certificate_in_ssh_agent_is_auth_failed_not_a_crash(no_agent_no_home, monkeypatch):
-    certificate = paramiko.AgentKey.__new__(paramiko.AgentKey)  # what paramiko cannot sign with (issue 2462)
+def test_a_certificate_in_ssh_agent_is_skipped_and_the_next_agent_key_logs_in(no_agent_no_home, monkeypatch, keys):
+    # What paramiko's Agent builds for a certificate: an AgentKey without inner_key (issue 2462).
+    blob = paramiko.Message()
+    blob.add_string("ssh-ed25519-cert-v01@openssh.com")
+    blob.add_string(b"\0" * 32)
+    certificate = paramiko.AgentKey(None, blob.asbytes())
+    assert certificate.inner_key is None
 
     class Agent:
         def get_keys(self):
-            return (certificate,)
+            return (certificate, keys[0])
 
         def close(self):
             pass
 
-    class CrashingServer(RefusingServer):
+    class Server(RefusingServer):
+        authenticated = False
+
         def auth_publickey(self, username, key):
-            raise AttributeError("public_blob")
+            if key is certificate:
+                raise AttributeError("public_blob")  # and paramiko's thread dies with the connection
+            self.offered.append(key.get_name())
+            self.authenticated = True
+            return []
+
+        def is_authenticated(self):
+            return self.authenticated
 
     monkeypatch.setattr(paramiko, "Agent", Agent)
+    server = Server()
+    log_in(server, host_config("paramiko"), "deploy", (), "127.0.0.1:2222")
+    assert server.offered == [keys[0].get_name()]
+    monkeypatch.setattr(Agent, "get_keys", lambda self: (certificate,))
     with pytest.raises(ObservationError) as info:
-        log_in(CrashingServer(), host_config("paramiko"), "deploy", (), "127.0.0.1:2222")
-    assert info.value.code == "AUTH_FAILED" and "ssh-add -d" in info.value.message
+        log_in(Server(), host_config("paramiko"), "deploy", (), "127.0.0.1:2222")
+    assert info.value.code == "AUTH_FAILED" and "ssh-ed25519-cert-v01@openssh.com keys were skipped" in \
+        info.value.message
 
 
 # -- the paramiko runner's commands, on fake channels -------------------------------------------
