@@ -6,6 +6,10 @@ Prints a table and writes bench/results.md. Needs the lab (make lab-up). It adds
 again: 200 containers (compose projects bench0 .. bench19) on the lab's dockerd, three more lab sshd
 instances (hosts bench-a, bench-b, bench-c, each logging its own docker commands), and a TCP
 delay proxy in front of each (bench/delayproxy.py), all stopped by pidfile.
+
+N=200 is measured over paramiko:// (the default) and again over ssh:// (the system OpenSSH client, one
+ControlMaster connection per host). `--only 200 --only "200 ssh://"` measures just those rows and prints
+them without writing bench/results.md.
 """
 
 from __future__ import annotations
@@ -106,10 +110,10 @@ def command_log(host: str) -> Path:
     return labctl.RUN / f"docker-commands.{host}.log"
 
 
-def write_inventory(ports: dict[str, int], path: Path = RUN / "inventory.yaml") -> Path:
+def write_inventory(ports: dict[str, int], path: Path = RUN / "inventory.yaml", scheme: str = "paramiko") -> Path:
     lines = ["hosts:"]
     for host, port in ports.items():
-        lines += [f"  {host}:", f"    connection: paramiko://driftlab@127.0.0.1:{port}",
+        lines += [f"  {host}:", f"    connection: {scheme}://driftlab@127.0.0.1:{port}",
                   f"    identity_file: {labctl.SSH / 'client_ed25519'}",
                   f"    known_hosts: {RUN / 'known_hosts'}", "    timeout: 30"]
     path.write_text("\n".join(lines) + "\n")
@@ -231,6 +235,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--delay-ms", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="leave the bench containers in place")
+    parser.add_argument("--only", action="append", metavar="ROW",
+                        help='measure only this row (10, 50, 200, 3x50, "200 ssh://"; repeatable) and print it, '
+                             "without writing bench/results.md")
     args = parser.parse_args()
     assert labctl.status() == 0, "the lab is not up: run `make lab-up`"
     make_containers()
@@ -244,20 +251,29 @@ def main() -> int:
 
 
 def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
-    inventory = write_inventory(ports)
-    scenarios = [(f"{n}", {HOSTS[0]: range(n)}) for n in (10, 50, 200)]
-    scenarios.append(("3x50", {h: range(50 * k, 50 * (k + 1)) for k, h in enumerate(HOSTS)}))
+    inventories = {"paramiko://": write_inventory(ports),
+                   "ssh://": write_inventory(ports, RUN / "inventory-ssh.yaml", scheme="ssh")}
+    scenarios = [(f"{n}", {HOSTS[0]: range(n)}, "paramiko://") for n in (10, 50, 200)]
+    scenarios.append(("3x50", {h: range(50 * k, 50 * (k + 1)) for k, h in enumerate(HOSTS)}, "paramiko://"))
+    scenarios.append(("200 ssh://", {HOSTS[0]: range(200)}, "ssh://"))  # the same run, over the OpenSSH client
+    if args.only:
+        scenarios = [s for s in scenarios if s[0] in args.only]
     rows = []
-    for name, layout in scenarios:
-        modules = write_modules(name, layout)
+    for name, layout, transport in scenarios:
+        inventory = inventories[transport]
+        modules = write_modules(name.split()[0], layout)
         hosts = list(layout)
         run_suite(inventory, modules, hosts)  # warm the page cache and the lab
-        suite = median_of(args.repeat, lambda m=modules, h=hosts: run_suite(inventory, m, h))
+        suite = median_of(args.repeat, lambda i=inventory, m=modules, h=hosts: run_suite(i, m, h))
         floors = [floor(ports, layout) for _ in range(args.repeat)]
         suite["floor"] = statistics.median(floors)
-        suite.update(name=name, n=sum(len(r) for r in layout.values()), hosts=len(hosts))
+        suite.update(name=name, transport=transport, n=sum(len(r) for r in layout.values()), hosts=len(hosts))
         rows.append(suite)
         print(f"bench: {name} done: wall {suite['wall']:.2f}s", flush=True)
+    if args.only:
+        print("\n".join(render_rows(rows)))
+        return 0
+    inventory = inventories["paramiko://"]
     collect_200 = statistics.median(
         timed([PYTHON, "-m", "pytest", "--collect-only", "-q"],
               suite_env(inventory, RUN / "modules-200"))[0] for _ in range(args.repeat))
@@ -273,6 +289,21 @@ def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
     return 0
 
 
+def render_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """The main table's header and one line per measured row."""
+    out = [
+        "| N | hosts | transport | wall s | start-up | collection | observation | compare + report | commands/host "
+        "| connections/host | floor s | observation ÷ floor | run − floor | peak MiB |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        out.append(f"| {r['n']} | {r['hosts']} | {r['transport']} | {r['wall']:.2f} | {r['startup']:.2f} | "
+                   f"{r['collection']:.2f} | {r['observation']:.2f} | {r['report']:.2f} | {r['commands']} | "
+                   f"{r['connections']} | {r['floor']:.2f} | {r['observation'] / r['floor']:.2f} | "
+                   f"{r['wall'] - r['floor']:.2f} | {r['peak']:.0f} |")
+    return out
+
+
 def render(rows: list[dict[str, Any]], args: argparse.Namespace, naive_wall: float, naive_commands: int,
            collect_200: float, single: dict[str, dict[str, Any]], refused_200: float) -> str:
     out = [
@@ -282,16 +313,9 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, naive_wall: flo
         f"lab over a TCP delay proxy adding {args.delay_ms} ms each way; medians of {args.repeat} runs "
         "(`make bench`, `bench/bench.py`).",
         "",
-        "| N | hosts | wall s | start-up | collection | observation | compare + report | commands/host "
-        "| connections/host | floor s | observation ÷ floor | run − floor | peak MiB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *render_rows(rows),
     ]
-    for r in rows:
-        out.append(f"| {r['n']} | {r['hosts']} | {r['wall']:.2f} | {r['startup']:.2f} | {r['collection']:.2f} | "
-                   f"{r['observation']:.2f} | {r['report']:.2f} | {r['commands']} | {r['connections']} | "
-                   f"{r['floor']:.2f} | {r['observation'] / r['floor']:.2f} | {r['wall'] - r['floor']:.2f} | "
-                   f"{r['peak']:.0f} |")
-    n200, n50, three = single["200"], single["50"], single["3x50"]
+    n200, n50, three, ssh200 = single["200"], single["50"], single["3x50"], single["200 ssh://"]
     goals = [
         ("remote commands per host <= 3, whatever N", all(r["commands"] <= 3 for r in rows),
          ", ".join(str(r["commands"]) for r in rows)),
@@ -309,6 +333,10 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, naive_wall: flo
          f"observation {three['observation']:.2f}s for 3 hosts vs {n50['observation']:.2f}s for one "
          f"(sum would be {3 * n50['observation']:.2f}s)"),
         ("pytest --collect-only with 200 modules < 1 s", collect_200 < 1.0, f"{collect_200:.2f}s (whole process)"),
+        ("N=200 over ssh://: the commands and connections per host of paramiko://",
+         (ssh200["commands"], ssh200["connections"]) == (n200["commands"], n200["connections"]),
+         f"{ssh200['commands']} commands, {ssh200['connections']} connection; wall {ssh200['wall']:.2f}s vs "
+         f"{n200['wall']:.2f}s over paramiko:// ({ssh200['wall'] - n200['wall']:+.2f}s)"),
     ]
     out += ["", "| goal | met | measured |", "| --- | --- | --- |"]
     out += [f"| {goal} | {'yes' if ok else 'NO'} | {measured} |" for goal, ok, measured in goals]
@@ -319,7 +347,8 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, naive_wall: flo
             "is the first remote command's start to the last one's end (connect included); compare + "
             "report is the rest up to pytest's exit hooks (checks, plan, report.json, junit.xml). "
             "Commands and connections are counted on the host's side (the lab's docker wrapper log, "
-            "sshd's log). The floor is one OpenSSH connection running one `docker inspect` of every "
+            "sshd's log); transport is the hosts' `connection:` scheme (ssh:// is the system OpenSSH client). "
+            "The floor is one OpenSSH connection running one `docker inspect` of every "
             "container, hosts in parallel. Peak is the suite process's maximum RSS.", ""]
     return "\n".join(out)
 

@@ -257,11 +257,12 @@ exec {REAL_DOCKER} "$@"
     COMMAND_LOG.chmod(0o644)
 
 
-def start_sshd(instance: str = "sshd", command_log: Path = COMMAND_LOG) -> int:
+def start_sshd(instance: str = "sshd", command_log: Path = COMMAND_LOG, extra: str = "") -> int:
     """Start (once) an sshd on a free loopback port; another instance is another lab host.
 
     Every instance shares the host key and the lab user, and logs its docker commands to its
-    own command_log, so commands are counted per host on the host's side.
+    own command_log, so commands are counted per host on the host's side. extra (opt-in) is added
+    to the instance's sshd_config, e.g. `HostCertificate <file>` for a host certificate.
     """
     SSH.mkdir(parents=True, exist_ok=True)
     SSH.chmod(0o755)
@@ -301,7 +302,7 @@ X11Forwarding no
 AllowTcpForwarding no
 MaxStartups 100
 SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin LAB_COMMAND_LOG={command_log}
-""")
+{extra}""")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     run(["/usr/sbin/sshd", "-f", str(config), "-E", str(RUN / f"{instance}.log")])
     wait_for(lambda: pid_alive(pidfile) is not None, instance)

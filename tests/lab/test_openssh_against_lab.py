@@ -3,7 +3,9 @@ paramiko://, over one connection per host and run, with host keys from hosts.yam
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -11,16 +13,19 @@ import labctl
 import pytest
 
 from tests.lab.test_faults_against_lab import LOGIN, assert_all_error, module_codes
+from tests.lab.test_paramiko_setups_against_lab import assert_one_error, ssh_agent, user_certificate
 from tests.support.lab import (
     DRIFT_MODULES,
     assert_errors_actionable,
     fault,
     logged_commands,
     make,
+    none_auth_server,
     openssh_leftovers,
     run_suite,
     ssh_connection,
     sshd_log_count,
+    write_inventory,
     write_ssh_inventory,
     wrong_known_hosts,
 )
@@ -235,3 +240,84 @@ def test_the_bastion_hop_checks_its_host_key_against_hosts_yaml(hidden, command_
     assert_all_error(run, "HOST_KEY_UNKNOWN")
     assert f"No ED25519 host key is known for [127.0.0.1]:{hidden[0]}" in run.plan["errors"][0]["message"]
     assert labctl.HIDDEN_COMMAND_LOG.read_text() == ""
+
+
+# -- certificates: a user certificate the lab's sshd trusts, a host certificate, a none-auth server ------
+
+
+def test_a_user_certificate_in_ssh_agent_logs_in(lab, command_log, tmp_path):
+    key = user_certificate(tmp_path, "id_agent_cert")  # not in authorized_keys: only the certificate opens
+    logins = sshd_log_count("ID id_agent_cert ")
+    with ssh_agent(tmp_path, key) as sock:
+        listed = subprocess.run(["ssh-add", "-L"], env={**os.environ, "SSH_AUTH_SOCK": sock}, check=True,
+                                capture_output=True, text=True).stdout
+        assert "-cert-v01@openssh.com" in listed
+        run = run_suite(tmp_path, inventory=write_ssh_inventory(tmp_path / "hosts.yaml", identity_file=None),
+                        env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": sock})
+    assert run.rc == 0, run.output
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image"]
+    assert sshd_log_count("ID id_agent_cert ") - logins == 1  # one login, with the certificate
+
+
+def test_a_user_certificate_as_identity_file_logs_in(lab, command_log, tmp_path):
+    key = user_certificate(tmp_path, "id_file_cert")  # ssh picks up id_file_cert-cert.pub beside it
+    logins = sshd_log_count("ID id_file_cert ")
+    run = run_suite(tmp_path, inventory=write_ssh_inventory(tmp_path / "hosts.yaml", identity_file=str(key)),
+                    env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""})
+    assert run.rc == 0, run.output
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image"]
+    assert sshd_log_count("ID id_file_cert ") - logins == 1
+
+
+@pytest.fixture(scope="module")
+def host_cert_sshd(lab, tmp_path_factory):
+    """(port, known_hosts): a lab sshd instance presenting the lab's host key certified by a host CA of
+    our own; known_hosts holds only `@cert-authority [127.0.0.1]:<port> <CA>`. Stopped by its pid."""
+    folder = tmp_path_factory.mktemp("hostcert")
+    ca = folder / "host_ca"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "driftlab-host-ca", "-f", str(ca)], check=True)
+    host_pub = folder / "host_ed25519.pub"
+    shutil.copy(labctl.SSH / "host_ed25519.pub", host_pub)
+    subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-h", "-I", "driftlab-host", "-n", "127.0.0.1",
+                    "-V", "-5m:+1h", str(host_pub)], check=True, capture_output=True)
+    cert = folder / "host_ed25519-cert.pub"
+    assert cert.exists()
+    port = labctl.start_sshd("sshd-hostcert", labctl.COMMAND_LOG, extra=f"HostCertificate {cert}\n")
+    ca_type, ca_key = Path(f"{ca}.pub").read_text().split()[:2]
+    known = folder / "known_hosts"
+    known.write_text(f"@cert-authority [127.0.0.1]:{port} {ca_type} {ca_key}\n")
+    try:
+        yield port, known
+    finally:
+        labctl.stop_pid(labctl.RUN / "sshd-hostcert.pid", "sshd-hostcert")
+        (labctl.RUN / "sshd-hostcert.port").unlink(missing_ok=True)
+
+
+def test_a_host_certificate_is_verified_through_cert_authority(host_cert_sshd, command_log, tmp_path):
+    port, known = host_cert_sshd
+    run = run_suite(tmp_path, inventory=write_ssh_inventory(tmp_path / "hosts.yaml", known_hosts=str(known),
+                                                            connection=ssh_connection(port=port)))
+    assert run.rc == 0, run.output
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image"]
+    assert "@cert-authority" in known.read_text() and len(known.read_text().splitlines()) == 1  # nothing learned
+
+
+def test_paramiko_says_to_use_ssh_for_the_same_host_certificate(host_cert_sshd, command_log, tmp_path):
+    port, known = host_cert_sshd
+    log = labctl.RUN / "sshd-hostcert.log"
+    logins = log.read_text().count(LOGIN)
+    run = run_suite(tmp_path, inventory=write_inventory(
+        tmp_path / "hosts.yaml", known_hosts=str(known), connection=f"paramiko://{labctl.LAB_USER}@127.0.0.1:{port}"))
+    message = assert_one_error(run, "HOST_KEY_UNKNOWN")
+    assert "paramiko cannot verify host certificates" in message and "ssh://" in message
+    assert log.read_text().count(LOGIN) == logins  # refused before any login
+
+
+def test_a_server_that_accepts_none_is_reached_over_ssh_with_no_key(lab, command_log, tmp_path):
+    known = tmp_path / "known_hosts"
+    with none_auth_server(known) as port:
+        inventory = write_ssh_inventory(tmp_path / "hosts.yaml", connection=ssh_connection(port=port),
+                                        identity_file=None, known_hosts=str(known))
+        run = run_suite(tmp_path, inventory=inventory, env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""})
+    assert run.rc == 0, run.output
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image"]
