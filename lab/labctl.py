@@ -257,6 +257,27 @@ exec {REAL_DOCKER} "$@"
     COMMAND_LOG.chmod(0o644)
 
 
+def sshd_config(name: str, port: int, command_log: Path, extra: str) -> Path:
+    """SSH/<name>_config: a loopback sshd for the lab user with the lab's host key, its docker and command_log."""
+    config = SSH / f"{name}_config"
+    config.write_text(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {SSH / "host_ed25519"}
+PidFile {RUN / f"{name}.pid"}
+AuthorizedKeysFile {SSH / "authorized_keys"}
+AllowUsers {LAB_USER}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+UsePAM no
+StrictModes no
+X11Forwarding no
+MaxStartups 100
+SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin LAB_COMMAND_LOG={command_log}
+{extra}""")
+    return config
+
+
 def start_sshd(instance: str = "sshd", command_log: Path = COMMAND_LOG, extra: str = "") -> int:
     """Start (once) an sshd on a free loopback port; another instance is another lab host.
 
@@ -285,24 +306,8 @@ def start_sshd(instance: str = "sshd", command_log: Path = COMMAND_LOG, extra: s
         command_log.touch()
     shutil.chown(command_log, LAB_USER)
     port = free_port()
-    config = SSH / f"{instance}_config"
-    config.write_text(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {host_key}
-PidFile {pidfile}
-AuthorizedKeysFile {authorized}
-TrustedUserCAKeys {user_ca}.pub
-AllowUsers {LAB_USER}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-UsePAM no
-StrictModes no
-X11Forwarding no
-AllowTcpForwarding no
-MaxStartups 100
-SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin LAB_COMMAND_LOG={command_log}
-{extra}""")
+    config = sshd_config(instance, port, command_log,
+                         f"TrustedUserCAKeys {user_ca}.pub\nAllowTcpForwarding no\n{extra}")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     run(["/usr/sbin/sshd", "-f", str(config), "-E", str(RUN / f"{instance}.log")])
     wait_for(lambda: pid_alive(pidfile) is not None, instance)
@@ -563,26 +568,6 @@ HIDDEN_NETNS = "driftlab-hidden"
 HIDDEN_COMMAND_LOG = RUN / "hidden-commands.log"
 
 
-def _hidden_sshd_config(name: str, port: int, extra: str, command_log: Path) -> Path:
-    config = SSH / f"{name}_config"
-    config.write_text(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {SSH / "host_ed25519"}
-PidFile {RUN / f"{name}.pid"}
-AuthorizedKeysFile {SSH / "authorized_keys"}
-AllowUsers {LAB_USER}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-UsePAM no
-StrictModes no
-X11Forwarding no
-MaxStartups 100
-SetEnv DOCKER_HOST=unix://{DOCKER_SOCK} PATH={BIN}:/usr/bin:/bin LAB_COMMAND_LOG={command_log}
-{extra}""")
-    return config
-
-
 def start_hidden() -> tuple[int, int]:
     """A target sshd inside HIDDEN_NETNS and a bastion sshd that alone reaches it; (bastion port, target port).
 
@@ -602,12 +587,12 @@ def start_hidden() -> tuple[int, int]:
         HIDDEN_COMMAND_LOG.touch()
     shutil.chown(HIDDEN_COMMAND_LOG, LAB_USER)
     target = free_port()  # free here too, so nothing in the root namespace answers on it
-    config = _hidden_sshd_config("sshd-hidden", target, "AllowTcpForwarding no\n", HIDDEN_COMMAND_LOG)
+    config = sshd_config("sshd-hidden", target, HIDDEN_COMMAND_LOG, "AllowTcpForwarding no\n")
     run(["ip", "netns", "exec", HIDDEN_NETNS, "/usr/sbin/sshd", "-f", str(config), "-E", str(RUN / "sshd-hidden.log")])
     wait_for(lambda: pid_alive(RUN / "sshd-hidden.pid") is not None, "the hidden sshd")
     bastion = free_port()
-    bastion_config = _hidden_sshd_config("sshd-bastion-inetd", bastion, f"AllowTcpForwarding yes\n"
-                                         f"PermitOpen 127.0.0.1:{target}\nLogLevel DEBUG1\n", COMMAND_LOG)
+    bastion_config = sshd_config("sshd-bastion-inetd", bastion, COMMAND_LOG,
+                                 f"AllowTcpForwarding yes\nPermitOpen 127.0.0.1:{target}\nLogLevel DEBUG1\n")
     sshd = ["ip", "netns", "exec", HIDDEN_NETNS, "/usr/sbin/sshd", "-i", "-f", str(bastion_config),
             "-E", str(RUN / "sshd-bastion.log")]
     listener = f"""

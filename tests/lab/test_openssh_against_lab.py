@@ -13,7 +13,7 @@ import labctl
 import pytest
 
 from tests.lab.test_faults_against_lab import LOGIN, assert_all_error, module_codes
-from tests.lab.test_paramiko_setups_against_lab import assert_one_error, ssh_agent, user_certificate
+from tests.lab.test_paramiko_setups_against_lab import assert_one_error, user_certificate
 from tests.support.lab import (
     DRIFT_MODULES,
     assert_errors_actionable,
@@ -23,6 +23,7 @@ from tests.support.lab import (
     none_auth_server,
     openssh_leftovers,
     run_suite,
+    ssh_agent,
     ssh_connection,
     sshd_log_count,
     write_inventory,

@@ -9,11 +9,7 @@ with one code and one line, and nothing is sent to the host before its key is ve
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.lab import (
@@ -24,6 +20,7 @@ from tests.support.lab import (
     make,
     none_auth_server,
     run_suite,
+    ssh_agent,
     write_inventory,
 )
 from tests.unit.test_paramiko_setups import relay_config
@@ -37,25 +34,6 @@ def user_certificate(folder: Path, name: str) -> Path:
                     "-V", "-5m:+1h", f"{key}.pub"], check=True, capture_output=True)
     assert Path(f"{key}-cert.pub").exists()
     return key
-
-
-@contextmanager
-def ssh_agent(folder: Path, *keys: Path) -> Iterator[str]:
-    """An ssh-agent of our own (stopped by its pid) holding keys (and the certificates beside them)."""
-    sock = folder / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(50):
-            if sock.exists():
-                break
-            time.sleep(0.1)
-        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
-        for key in keys:
-            subprocess.run(["ssh-add", str(key)], env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
-        yield str(sock)
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(timeout=10)
 
 
 def lab_known_hosts() -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +14,7 @@ from tests.support.lab import (
     DRIFT_MODULES,
     logged_commands,
     run_suite,
+    ssh_agent,
     sshd_log_count,
     write_inventory,
     wrong_known_hosts,
@@ -104,27 +103,18 @@ def test_passphrase_key_works_through_ssh_agent(lab, tmp_path):
     askpass = tmp_path / "askpass"
     askpass.write_text("#!/bin/sh\necho 'correct horse'\n")
     askpass.chmod(0o700)
-    sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    askpass_env = {"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
     try:
-        for _ in range(50):
-            if sock.exists():
-                break
-            time.sleep(0.1)
-        env = {**os.environ, "SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS": str(askpass),
-               "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
-        subprocess.run(["ssh-add", str(key)], env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
-        assert "identity_file" in labctl.INVENTORY.read_text()
-        inventory = write_inventory(tmp_path / "hosts.yaml", identity_file=None)
-        without_agent = run_suite(tmp_path / "no-agent", inventory=inventory,
-                                  env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""})
-        assert without_agent.rc == 2
-        assert {m["error"]["code"] for m in without_agent.plan["modules"]} == {"AUTH_FAILED"}
-        with_agent = run_suite(tmp_path / "agent", inventory=inventory,
-                               env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": str(sock)})
-        assert with_agent.rc == 0, with_agent.output
-        assert "correct horse" not in with_agent.output
+        with ssh_agent(tmp_path, key, env=askpass_env) as sock:
+            assert "identity_file" in labctl.INVENTORY.read_text()
+            inventory = write_inventory(tmp_path / "hosts.yaml", identity_file=None)
+            without_agent = run_suite(tmp_path / "no-agent", inventory=inventory,
+                                      env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""})
+            assert without_agent.rc == 2
+            assert {m["error"]["code"] for m in without_agent.plan["modules"]} == {"AUTH_FAILED"}
+            with_agent = run_suite(tmp_path / "agent", inventory=inventory,
+                                   env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": sock})
+            assert with_agent.rc == 0, with_agent.output
+            assert "correct horse" not in with_agent.output
     finally:
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(timeout=10)
         authorized.write_text(original)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -269,3 +270,23 @@ def none_auth_server(known_hosts: Path) -> Iterator[int]:
         thread.join(5)
         for transport in transports:
             transport.close()
+
+
+@contextmanager
+def ssh_agent(folder: Path, *keys: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """An ssh-agent of our own (stopped by its pid) holding keys (and the certificates beside them); env is
+    added to ssh-add's (SSH_ASKPASS for a key with a passphrase). Yields its socket."""
+    sock = folder / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if sock.exists():
+                break
+            time.sleep(0.1)
+        adding = {**os.environ, **(env or {}), "SSH_AUTH_SOCK": str(sock)}
+        for key in keys:
+            subprocess.run(["ssh-add", str(key)], env=adding, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+        yield str(sock)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=10)
