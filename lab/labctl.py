@@ -14,6 +14,7 @@ and inventory.yaml, which names the hosts of the example modules.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -563,7 +564,8 @@ def status() -> int:
 # -- a host only a bastion reaches (ssh:// with ProxyJump) -------------------------------------------
 
 #: The network namespace of the hidden host: only its loopback, so nothing in the root namespace reaches it.
-HIDDEN_NETNS = "driftlab-hidden"
+#: Named after the checkout, so two checkouts' labs (each in a network namespace of its own) never share it.
+HIDDEN_NETNS = "driftlab-hidden-" + hashlib.sha256(str(RUN).encode()).hexdigest()[:8]
 #: What the hidden host's `docker` logs (the same wrapper as the lab host's).
 HIDDEN_COMMAND_LOG = RUN / "hidden-commands.log"
 
