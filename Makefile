@@ -40,14 +40,17 @@ lab-status:
 demo: lab-up
 	$(PY) lab/demo.py
 
-# Unit tests, lint and type checks, then the lab tests; the lab is stopped even when tests fail.
+# Unit tests, lint and type checks, then the lab tests twice: through paramiko:// and through ssh://
+# (the system OpenSSH client; tests of one transport's own setups run once); the lab is stopped even
+# when tests fail.
 test: setup
 	$(PY) -m ruff check driftcheck checks tests lab bench
 	$(PY) -m mypy
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/unit -q
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/plugin -q
 	$(MAKE) lab-up
-	status=0; $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
+	status=0; $(PY) -m pytest tests/lab -q || status=$$?; \
+	  LAB_TRANSPORT=ssh $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
 
 # Offline validation of every manifest and the inventory (pytest -m manifest): no host is contacted,
 # no plan written; exit 0 valid, 2 invalid. MODULES_DIR= and INVENTORY= point it elsewhere.

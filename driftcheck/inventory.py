@@ -137,33 +137,46 @@ def _parse_inventory(data: Any, display: str, base: Path, check_files: bool) -> 
                                 f"expected a number of seconds between 0 and {MAX_TIMEOUT:g}, got {timeout!r}", CODE)
         paths = {k: _path(entry.get(k), base, display, f"{prefix}.{k}")
                  for k in ("identity_file", "ssh_config", "known_hosts")}
-        for key in ("identity_file", "ssh_config") if check_files else ():
-            file = paths[key]
-            if file is not None and not os.path.isfile(file):
-                raise ManifestError(display, f"{prefix}.{key}", f"expected an existing file, {file} is not one", CODE)
-        known = paths["known_hosts"]
-        if check_files and known is not None and not os.path.isfile(known) and not (
-                policy == "accept-new" and not os.path.exists(known) and os.path.isdir(os.path.dirname(known))):
-            raise ManifestError(display, f"{prefix}.known_hosts", f"{known} is not an existing file; create it "
-                                "(ssh-keyscan, then check the fingerprints), or set host_key_policy: accept-new "
-                                "with its folder in place", CODE)
+        hosts[name] = HostConfig(
+            name=name, scheme=scheme, hostname=hostname, user=user, port=port,
+            identity_file=paths["identity_file"], ssh_config=paths["ssh_config"],
+            known_hosts=paths["known_hosts"], host_key_policy=policy, timeout=float(timeout),
+        )
+        if check_files:
+            problems = file_problems(hosts[name], display)
+            if problems:
+                raise problems[0]
         ssh_config = paths["ssh_config"]
         if scheme == "paramiko" and ssh_config is not None and (check_files or os.path.isfile(ssh_config)):
             # Offline (make validate) too, when the file is on this machine.
             refused = paramiko_unhonoured(ssh_config, hostname or "")
             if refused:
                 raise ManifestError(display, f"{prefix}.ssh_config", refused, CODE)
-        key_file = paths["identity_file"]
-        if check_files and key_file is not None and os.stat(key_file).st_mode & 0o077:
-            # As OpenSSH does: a private key others can read is no longer private.
-            raise ManifestError(display, f"{prefix}.identity_file", f"{key_file} is readable by others; "
-                                f"expected mode 600 (chmod 600 {key_file})", CODE)
-        hosts[name] = HostConfig(
-            name=name, scheme=scheme, hostname=hostname, user=user, port=port,
-            identity_file=paths["identity_file"], ssh_config=paths["ssh_config"],
-            known_hosts=paths["known_hosts"], host_key_policy=policy, timeout=float(timeout),
-        )
     return hosts
+
+
+def file_problems(host: HostConfig, display: str) -> list[ManifestError]:
+    """What is wrong on this machine with the files a host's entry names (its key, ssh config and
+    known_hosts): a run that connects refuses the first; make validate (offline, perhaps where the
+    deploy key is not) shows them all as warnings."""
+    prefix, problems = f"hosts.{host.name}", []
+    for key, file in (("identity_file", host.identity_file), ("ssh_config", host.ssh_config)):
+        if file is not None and not os.path.isfile(file):
+            problems.append(ManifestError(display, f"{prefix}.{key}", f"expected an existing file, {file} is not one",
+                                          CODE))
+    known = host.known_hosts
+    if known is not None and not os.path.isfile(known) and not (
+            host.host_key_policy == "accept-new" and not os.path.exists(known)
+            and os.path.isdir(os.path.dirname(known))):
+        problems.append(ManifestError(display, f"{prefix}.known_hosts", f"{known} is not an existing file; create it "
+                                      "(ssh-keyscan, then check the fingerprints), or set host_key_policy: accept-new "
+                                      "with its folder in place", CODE))
+    key_file = host.identity_file
+    if key_file is not None and os.path.isfile(key_file) and os.stat(key_file).st_mode & 0o077:
+        # As OpenSSH does: a private key others can read is no longer private.
+        problems.append(ManifestError(display, f"{prefix}.identity_file", f"{key_file} is readable by others; "
+                                      f"expected mode 600 (chmod 600 {key_file})", CODE))
+    return problems
 
 
 def load_inventory(path: Path, display: str, check_files: bool = True,

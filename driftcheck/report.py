@@ -64,6 +64,9 @@ def _manifest_summary(terminalreporter: pytest.TerminalReporter, state: RunState
     terminalreporter.section("driftcheck validate")
     for error in state.load_errors:
         terminalreporter.write_line(f"INVALID  {error.code}: {error}", red=True)
+    for warning in state.load_warnings:
+        terminalreporter.write_line(f"WARNING  {warning}; a run from this machine stops there ({warning.code})",
+                                    yellow=True)
     failed = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
     passed = len(terminalreporter.stats.get("passed", []))
     problems = len(state.load_errors) or failed
@@ -72,7 +75,8 @@ def _manifest_summary(terminalreporter: pytest.TerminalReporter, state: RunState
         what = f"invalid: {problems} problem(s)" if problems else "no module to validate"
         terminalreporter.write_line(f"{what}; no host was contacted, no plan written; exit 2", red=True)
     else:
-        terminalreporter.write_line(f"valid: {passed} module(s) in {show(state.options.modules_dir)}, the inventory "
+        warned = f" ({len(state.load_warnings)} warning(s) above)" if state.load_warnings else ""
+        terminalreporter.write_line(f"valid{warned}: {passed} module(s) in {show(state.options.modules_dir)}, the inventory "
                                     f"{show(state.options.inventory)}; no host was contacted, no plan written",
                                     green=True)
 

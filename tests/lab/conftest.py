@@ -11,7 +11,35 @@ from pathlib import Path
 import pytest
 
 from driftcheck.compare import RESTART_LOOP_THRESHOLD
-from tests.support.lab import DRIFT_COMPOSE, DRIFT_MODULES, SuiteRun, labctl, logged_commands, run_suite
+from tests.support.lab import (
+    DRIFT_COMPOSE,
+    DRIFT_MODULES,
+    INVENTORY,
+    TRANSPORT,
+    TRANSPORTS,
+    SuiteRun,
+    labctl,
+    logged_commands,
+    run_suite,
+    write_transport_inventory,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pins_transport: the test chooses its own transport (it runs in the "
+                                       "paramiko pass of tests/lab only)")
+    if TRANSPORT not in TRANSPORTS:
+        raise pytest.UsageError(f"LAB_TRANSPORT={TRANSPORT}: expected one of {', '.join(TRANSPORTS)}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the ssh pass, the tests that pin their transport already ran in the paramiko pass."""
+    if TRANSPORT == "paramiko":
+        return
+    pinned = [item for item in items if item.get_closest_marker("pins_transport")]
+    if pinned:
+        config.hook.pytest_deselected(items=pinned)
+        items[:] = [item for item in items if not item.get_closest_marker("pins_transport")]
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +47,9 @@ def lab() -> Path:
     """The lab must be up (make lab-up); a missing lab fails the tests, it never skips them."""
     assert labctl.INVENTORY.exists(), "the lab is not up: run `make lab-up`"
     assert labctl.status() == 0, "a lab daemon is down: run `make lab-up`"
+    write_transport_inventory()
     labctl.converge()  # undo a demo's drift: the baseline is what the example modules describe
-    return labctl.INVENTORY
+    return INVENTORY
 
 
 @pytest.fixture

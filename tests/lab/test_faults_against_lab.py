@@ -30,9 +30,11 @@ from driftcheck.inventory import load_inventory
 from driftcheck.transport import Transport
 from tests.support.lab import (
     REPO,
+    TRANSPORT,
     add_module,
     assert_errors_actionable,
     fault,
+    lab_connection,
     logged_commands,
     run_suite,
     sshd_log_count,
@@ -61,12 +63,20 @@ def assert_all_error(run, code: str) -> None:
 
 # -- host unreachable ---------------------------------------------------------------------------
 
+#: What each transport's message says of a fault (paramiko's own words, or OpenSSH's quoted).
+SAYS = {
+    "paramiko": {"refused": "refused the connection", "mute": "did not complete within 2s",
+                 "wrong key": "refused the login of driftlab"},
+    "ssh": {"refused": "Connection refused", "mute": "did not log in within 2s",
+            "wrong key": "Permission denied (publickey)"},
+}[TRANSPORT]
+
 
 def test_closed_port_is_host_unreachable(lab, command_log, tmp_path):
-    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://driftlab@127.0.0.1:{labctl.free_port()}")
+    inventory = write_inventory(tmp_path / "hosts.yaml", connection=lab_connection(labctl.free_port()))
     run = run_suite(tmp_path, inventory=inventory)
     assert_all_error(run, "HOST_UNREACHABLE")
-    assert "refused the connection" in run.plan["modules"][0]["error"]["message"]
+    assert SAYS["refused"] in run.plan["modules"][0]["error"]["message"]
     # One error per affected module, each a pytest setup error of its checks.
     assert len([e for e in run.plan["errors"] if e["code"] == "HOST_UNREACHABLE"]) == len(run.plan["modules"])
     assert "ERROR checks/test_container.py::test_exists[honcho-redis]" in run.output
@@ -77,11 +87,11 @@ def test_closed_port_is_host_unreachable(lab, command_log, tmp_path):
 def test_port_that_never_speaks_ssh_is_host_unreachable_within_the_timeout(lab, command_log, tmp_path,
                                                                            mute_server, banner):
     port = mute_server(banner)
-    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://driftlab@127.0.0.1:{port}",
+    inventory = write_inventory(tmp_path / "hosts.yaml", connection=lab_connection(port),
                                 timeout=2)
     run = run_suite(tmp_path, inventory=inventory)
     assert_all_error(run, "HOST_UNREACHABLE")
-    assert "did not complete within 2s" in run.plan["modules"][0]["error"]["message"]
+    assert SAYS["mute"] in run.plan["modules"][0]["error"]["message"]
     # TCP, banner, key exchange and login share one deadline (paramiko alone allows 15 s + 30 s).
     [host] = run.plan["hosts"]
     assert 2 - 0.1 <= host["seconds"] <= 2 + MARGIN, host
@@ -96,13 +106,13 @@ def test_wrong_key_is_auth_failed(lab, command_log, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     run = run_suite(tmp_path, inventory=write_inventory(tmp_path / "hosts.yaml", identity_file=str(key)))
     assert_all_error(run, "AUTH_FAILED")
-    assert "refused the login of driftlab" in run.plan["modules"][0]["error"]["message"]
+    assert SAYS["wrong key"] in run.plan["modules"][0]["error"]["message"]
     assert logged_commands() == []
 
 
 def test_wrong_user_is_auth_failed(lab, command_log, tmp_path):
     port = int((labctl.RUN / "sshd.port").read_text())
-    inventory = write_inventory(tmp_path / "hosts.yaml", connection=f"paramiko://nosuchuser@127.0.0.1:{port}")
+    inventory = write_inventory(tmp_path / "hosts.yaml", connection=lab_connection(port, "nosuchuser"))
     run = run_suite(tmp_path, inventory=inventory)
     assert_all_error(run, "AUTH_FAILED")
     assert "nosuchuser" in run.plan["modules"][0]["error"]["message"]
@@ -183,6 +193,7 @@ def test_frozen_dockerd_is_a_timeout(lab, command_log, tmp_path):
     assert [c[0] for c in logged_commands()] == ["ps"]
 
 
+@pytest.mark.pins_transport  # paramiko's own channels and threads (test_openssh: ssh's masters)
 def test_a_timeout_leaves_no_thread_or_channel_behind(lab, command_log):
     before = set(threading.enumerate())
     config = load_inventory(labctl.INVENTORY, "inventory.yaml")["rs2000"]
@@ -276,8 +287,8 @@ def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
     inventory = write_inventory(tmp_path / "hosts.yaml", timeout=2)
     data = yaml.safe_load(inventory.read_text())
     good = data["hosts"]["rs2000"]
-    data["hosts"]["nas"] = {**good, "connection": f"paramiko://driftlab@127.0.0.1:{labctl.free_port()}"}
-    data["hosts"]["edge"] = {**good, "connection": f"paramiko://driftlab@127.0.0.1:{mute_server(None)}"}
+    data["hosts"]["nas"] = {**good, "connection": lab_connection(labctl.free_port())}
+    data["hosts"]["edge"] = {**good, "connection": lab_connection(mute_server(None))}
     inventory.write_text(yaml.safe_dump(data))
     run = run_suite(tmp_path, inventory=inventory, modules=modules)
     assert run.rc == 2, run.output

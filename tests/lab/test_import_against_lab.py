@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from driftcheck.allowlist import check_argv
-from tests.support.lab import REPO, logged_commands, make, run_suite
+from tests.support.lab import INVENTORY, REPO, lab_connection, logged_commands, make, run_suite
 
 REMOVED = ("homepage", "traefik", "honcho-redis")
 PROJECT = labctl.PROJECT  # home-platform: the example platform the lab runs
@@ -20,7 +20,7 @@ EXTRA_NETWORK = "import-test-extra"
 
 
 def make_import(modules: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return make("import", "HOST=rs2000", f"INVENTORY={labctl.INVENTORY}", f"MODULES_DIR={modules}", *args)
+    return make("import", "HOST=rs2000", f"INVENTORY={INVENTORY}", f"MODULES_DIR={modules}", *args)
 
 
 def services_on_the_lab() -> set[tuple[str, str]]:
@@ -186,16 +186,16 @@ def test_import_errors_are_exit_2_and_write_nothing(lab, tmp_path, mute_server):
     modules = tmp_path / "modules"
     shutil.copytree(REPO / "modules", modules)
     before = snapshot(modules)
-    done = make("import", f"INVENTORY={labctl.INVENTORY}", f"MODULES_DIR={modules}")
+    done = make("import", f"INVENTORY={INVENTORY}", f"MODULES_DIR={modules}")
     assert done.returncode == 2 and "make import HOST=<inventory name>" in done.stdout + done.stderr
-    done = make("import", "HOST=nowhere", f"INVENTORY={labctl.INVENTORY}", f"MODULES_DIR={modules}")
+    done = make("import", "HOST=nowhere", f"INVENTORY={INVENTORY}", f"MODULES_DIR={modules}")
     assert done.returncode == 2 and "HOST=nowhere is not a host of" in done.stdout
     done = make_import(modules, "PROJECT=no-such-project")
     assert done.returncode == 2 and "PROJECT=no-such-project: no such compose project on host rs2000" in done.stdout
     done = make_import(modules, "ENV_DIGESTS=yes")
     assert done.returncode == 2 and "ENV_DIGESTS=yes: expected 1 or 0" in done.stderr
-    inventory = yaml.safe_load(labctl.INVENTORY.read_text())
-    inventory["hosts"]["rs2000"].update(connection=f"paramiko://driftlab@127.0.0.1:{mute_server(None)}", timeout=1)
+    inventory = yaml.safe_load(INVENTORY.read_text())
+    inventory["hosts"]["rs2000"].update(connection=lab_connection(mute_server(None)), timeout=1)
     silent = tmp_path / "silent.yaml"
     silent.write_text(yaml.safe_dump(inventory))
     done = make("import", "HOST=rs2000", f"INVENTORY={silent}", f"MODULES_DIR={modules}")
@@ -211,7 +211,7 @@ def test_the_readme_quick_start_from_an_empty_repo_to_a_checked_host(lab, tmp_pa
     """Steps 4 to 7 of the README's quick start, with the lab's sshd as the remote host."""
     platform = tmp_path / "platform"
     (platform / "modules").mkdir(parents=True)
-    shutil.copy(labctl.INVENTORY, platform / "hosts.yaml")
+    shutil.copy(INVENTORY, platform / "hosts.yaml")
     inventory, modules = platform / "hosts.yaml", platform / "modules"
     done = make("import", "HOST=rs2000", f"INVENTORY={inventory}", f"MODULES_DIR={modules}")
     assert done.returncode == 0, done.stdout

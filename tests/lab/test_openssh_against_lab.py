@@ -31,6 +31,9 @@ from tests.support.lab import (
     wrong_known_hosts,
 )
 
+#: These tests choose their own transport: they run in the paramiko pass of tests/lab only.
+pytestmark = pytest.mark.pins_transport
+
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind(monkeypatch):

@@ -12,6 +12,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.lab import (
     SuiteRun,
     assert_errors_actionable,
@@ -24,6 +26,9 @@ from tests.support.lab import (
     write_inventory,
 )
 from tests.unit.test_paramiko_setups import relay_config
+
+#: These tests choose their own transport: they run in the paramiko pass of tests/lab only.
+pytestmark = pytest.mark.pins_transport
 
 
 def user_certificate(folder: Path, name: str) -> Path:

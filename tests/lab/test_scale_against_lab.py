@@ -6,7 +6,15 @@ import json
 
 import yaml
 
-from tests.support.lab import DRIFT_MODULES, add_module, logged_commands, run_suite, sshd_log_count, write_inventory
+from tests.support.lab import (
+    DRIFT_MODULES,
+    add_module,
+    lab_connection,
+    logged_commands,
+    run_suite,
+    sshd_log_count,
+    write_inventory,
+)
 
 #: what may differ between two runs with the same result
 VOLATILE = ("run_id", "started_at", "finished_at")
@@ -61,7 +69,7 @@ def test_hosts_are_observed_concurrently(lab, tmp_path, mute_server):
     for name in ("edge-a", "edge-b", "edge-c"):
         add_module(modules, f"{name}-app", name)
         data["hosts"][name] = {**data["hosts"]["rs2000"],
-                               "connection": f"paramiko://driftlab@127.0.0.1:{mute_server(None)}"}
+                               "connection": lab_connection(mute_server(None))}
     inventory.write_text(yaml.safe_dump(data))
     run = run_suite(tmp_path, inventory=inventory, modules=modules)
     assert run.rc == 2, run.output

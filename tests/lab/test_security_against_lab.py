@@ -12,6 +12,7 @@ from driftcheck.allowlist import check_argv
 from tests.support.hostile import CORPUS, place
 from tests.support.lab import (
     DRIFT_MODULES,
+    INVENTORY,
     logged_commands,
     run_suite,
     ssh_agent,
@@ -106,7 +107,7 @@ def test_passphrase_key_works_through_ssh_agent(lab, tmp_path):
     askpass_env = {"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
     try:
         with ssh_agent(tmp_path, key, env=askpass_env) as sock:
-            assert "identity_file" in labctl.INVENTORY.read_text()
+            assert "identity_file" in INVENTORY.read_text()
             inventory = write_inventory(tmp_path / "hosts.yaml", identity_file=None)
             without_agent = run_suite(tmp_path / "no-agent", inventory=inventory,
                                       env={"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""})

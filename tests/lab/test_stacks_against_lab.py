@@ -23,6 +23,7 @@ import yaml
 
 from driftcheck.compare import RESTART_LOOP_THRESHOLD
 from tests.support.lab import (
+    INVENTORY,
     SuiteRun,
     container_id,
     edit_stack,
@@ -79,7 +80,7 @@ def imported(corpus: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     for kind, extra in (("plain", ()), ("digests", ("ENV_DIGESTS=1",))):
         modules = base / kind
         modules.mkdir()
-        done = make("import", f"HOST={HOST}", f"INVENTORY={labctl.INVENTORY}", f"MODULES_DIR={modules}",
+        done = make("import", f"HOST={HOST}", f"INVENTORY={INVENTORY}", f"MODULES_DIR={modules}",
                     f"PROJECT={','.join(PROJECTS)}", COMPOSE_FILES_FLAG, *extra)
         assert done.returncode == 0, f"make import ({kind}) exit {done.returncode}:\n{done.stdout}{done.stderr}"
         folders[kind] = modules

@@ -10,9 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import labctl
-
-from tests.support.lab import DRIFT_MODULES, REPO
+from tests.support.lab import DRIFT_MODULES, INVENTORY, REPO
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -20,7 +18,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def suite(tmp_path: Path, *args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_") and k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
-                           f"--inventory={labctl.INVENTORY}", *args], cwd=REPO, env={**clean, **(env or {})},
+                           f"--inventory={INVENTORY}", *args], cwd=REPO, env={**clean, **(env or {})},
                           timeout=120, check=False, **kwargs)
 
 

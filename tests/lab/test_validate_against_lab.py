@@ -5,10 +5,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import labctl
 import pytest
 
-from tests.support.lab import DRIFT_MODULES, REPO, logged_commands, make, run_suite, sshd_log_count, write_inventory
+from tests.support.lab import (
+    DRIFT_MODULES,
+    INVENTORY,
+    REPO,
+    logged_commands,
+    make,
+    run_suite,
+    sshd_log_count,
+    write_inventory,
+)
 
 CONNECTIONS = "Connection from 127.0.0.1"
 
@@ -74,12 +82,21 @@ def test_a_host_missing_from_the_inventory_and_no_modules_are_exit_2(tmp_path, u
     assert run.rc == 2 and "no module to validate" in run.output
 
 
-def test_key_files_are_a_run_matter_not_a_validation_matter(tmp_path, untouched):
-    # A PR pipeline has no deploy key: validation passes, a drift run names the missing file.
-    inventory = write_inventory(tmp_path / "hosts.yaml", identity_file=str(tmp_path / "no-such-key"))
-    assert run_suite(tmp_path, "-m", "manifest", inventory=inventory).rc == 0
+@pytest.mark.parametrize("key", ["identity_file", "known_hosts"])
+def test_missing_key_files_are_a_validation_warning_and_a_run_error(tmp_path, untouched, key):
+    # A PR pipeline has no deploy key or known_hosts: validation passes and warns, naming the file; a drift
+    # run stops there before any host is contacted.
+    inventory = write_inventory(tmp_path / "hosts.yaml", **{key: str(tmp_path / "no-such-file")})
+    validated = run_suite(tmp_path, "-m", "manifest", inventory=inventory)
+    assert validated.rc == 0, validated.output
+    warning = [line for line in validated.output.splitlines() if line.startswith("WARNING")]
+    assert len(warning) == 1, validated.output
+    assert f"hosts.rs2000.{key}" in warning[0] and f"{tmp_path}/no-such-file" in warning[0]
+    assert "INVENTORY_INVALID" in warning[0] and "valid (1 warning(s) above)" in validated.output
     run = run_suite(tmp_path, "-k", "homepage", inventory=inventory)
-    assert run.rc == 2 and "hosts.rs2000.identity_file" in run.output
+    assert run.rc == 2 and f"hosts.rs2000.{key}" in run.output
+    assert run.plan["errors"][0]["code"] == "INVENTORY_INVALID"
+    assert run.plan["hosts"] == [] or all(h["commands"] == [] for h in run.plan["hosts"])
 
 
 def test_drift_runs_never_include_the_manifest_checks(lab, tmp_path):
@@ -94,11 +111,11 @@ def test_drift_runs_never_include_the_manifest_checks(lab, tmp_path):
 
 
 def test_make_validate(tmp_path, untouched):
-    done = make("validate", f"INVENTORY={labctl.INVENTORY}")
+    done = make("validate", f"INVENTORY={INVENTORY}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "7 passed" in done.stdout
     broken = copy_modules(tmp_path)
     (broken / "homepage" / "module.yaml").write_text("schema_version: 2\nname: homepage\n")
-    done = make("validate", f"MODULES_DIR={broken}", f"INVENTORY={labctl.INVENTORY}")
+    done = make("validate", f"MODULES_DIR={broken}", f"INVENTORY={INVENTORY}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "homepage/module.yaml: key 'host': is required" in done.stdout

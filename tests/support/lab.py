@@ -25,6 +25,14 @@ if str(REPO / "lab") not in sys.path:
     sys.path.insert(0, str(REPO / "lab"))
 import labctl  # noqa: E402
 
+#: How the lab tests reach the lab host: paramiko (make test's first pass over tests/lab) or ssh (its
+#: second pass, LAB_TRANSPORT=ssh: the same tests through the system OpenSSH client). Tests of one
+#: transport's own setups are marked pins_transport and run in the first pass only.
+TRANSPORTS = ("paramiko", "ssh")
+TRANSPORT = os.environ.get("LAB_TRANSPORT", "paramiko")
+#: The lab's inventory for TRANSPORT: labctl's own, or a copy of it whose hosts are ssh:// URLs.
+INVENTORY = labctl.INVENTORY if TRANSPORT == "paramiko" else labctl.RUN / f"inventory-{TRANSPORT}.yaml"
+
 DRIFT_MODULES = REPO / "fixtures" / "lab" / "modules"
 DRIFT_COMPOSE = REPO / "fixtures" / "lab" / "drift-lab.yaml"
 
@@ -51,7 +59,24 @@ class SuiteRun:
 
 
 def lab_inventory() -> dict[str, Any]:
-    return yaml.safe_load(labctl.INVENTORY.read_text())
+    return yaml.safe_load(INVENTORY.read_text())
+
+
+def lab_connection(port: int, user: str = labctl.LAB_USER) -> str:
+    """A connection URL of TRANSPORT to 127.0.0.1:port."""
+    return f"{TRANSPORT}://{user}@127.0.0.1:{port}"
+
+
+def write_transport_inventory() -> None:
+    """INVENTORY for TRANSPORT, from the lab's paramiko:// one: the same user, address, port, key and
+    known_hosts."""
+    if TRANSPORT == "paramiko":
+        return
+    data = yaml.safe_load(labctl.INVENTORY.read_text())
+    for host in data["hosts"].values():
+        assert host["connection"].startswith("paramiko://"), host
+        host["connection"] = f"{TRANSPORT}://" + host["connection"].removeprefix("paramiko://")
+    INVENTORY.write_text(yaml.safe_dump(data))
 
 
 def write_inventory(path: Path, **overrides: Any) -> Path:
@@ -125,7 +150,7 @@ def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules
               env: dict[str, str] | None = None, timeout: float = 120) -> SuiteRun:
     reports = tmp_path / "reports"
     command = [sys.executable, "-m", "pytest", f"--reports-dir={reports}",
-               f"--inventory={inventory or labctl.INVENTORY}", *args]
+               f"--inventory={inventory or INVENTORY}", *args]
     if modules is not None:
         command.append(f"--modules-dir={modules}")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
