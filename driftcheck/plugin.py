@@ -162,6 +162,14 @@ def _subject_of(item: pytest.Item) -> Subject | None:
     return value if isinstance(value, Module | ProjectOnHost) else None
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """`-k <host>` selects every check of the host's modules and its orphans checks: the host is a
+    keyword of each item (its test id does not change). Before -k deselects anything."""
+    subject = _subject_of(item)
+    if subject is not None:
+        item.extra_keyword_matches.add(subject.host)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """A check no module has (an empty parameter set) is deselected, not shown as a skipped placeholder."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from .harness import COLLECTED_RE, HOST, ran
 
@@ -86,3 +87,26 @@ def test_xdist_loadgroup_gives_the_serial_plan(lab):
     # one host, one worker: it is observed once, as in the serial run
     assert [c[:2] for c in parallel.commands] == [c[:2] for c in serial.commands]
     assert parallel.plan["hosts"][0]["commands"] == serial.plan["hosts"][0]["commands"]
+
+
+def test_k_host_selects_every_check_of_that_hosts_modules(lab):
+    """`-k <host>` selects the host's modules (every check) and its orphans checks; ids do not change."""
+    lab.inventory.write_text(yaml.safe_dump({"hosts": {HOST: {"connection": "local://", "timeout": 20},
+                                                       "otherhost": {"connection": "local://", "timeout": 20}}}))
+    lab.module("in-sync")
+    lab.module("wrong-tag", host="otherhost")
+    lab.serve("in-sync", "wrong-tag")
+    everything = lab.run("-v")
+    assert everything.rc == 1, everything.output
+    other = lab.run("-v", "-k", "otherhost")
+    assert other.rc == 1, other.output
+    assert set(other.statuses()) == {"wrong-tag", "orphans@otherhost/drift-lab"}, other.output
+    assert other.statuses()["wrong-tag"] == "drift"
+    ids = re.findall(r"(checks/\S+::test_\w+\[[^\]]+\]) ", other.stdout)
+    assert ids and all("[wrong-tag]" in i or "[otherhost/drift-lab]" in i for i in ids), ids
+    assert set(ids) <= set(re.findall(r"(checks/\S+::test_\w+\[[^\]]+\]) ", everything.stdout))
+    mine = lab.run("-k", HOST)  # both hosts are the one stub: wrong-tag's container is an orphan on this one
+    assert mine.statuses() == {"in-sync": "in_sync", f"orphans@{HOST}/drift-lab": "drift"}, mine.output
+    nothing = lab.run("-k", "nosuchhost")
+    assert nothing.rc == 2, nothing.output
+    assert nothing.plan is not None and [e["code"] for e in nothing.plan["errors"]] == ["NO_MODULES_SELECTED"]
