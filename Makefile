@@ -7,7 +7,7 @@ DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-
 	docker-registry chromium
 LAB_INVENTORY := lab/run/inventory.yaml
 
-.PHONY: setup deps venv demo test validate import bench lab-up lab-down lab-status clean
+.PHONY: setup deps venv demo test validate import merge bench lab-up lab-down lab-status clean
 
 setup: deps venv
 
@@ -67,6 +67,13 @@ import: venv
 	$(PY) -m driftcheck.importer --host=$(HOST) $(if $(INVENTORY),--inventory=$(INVENTORY)) \
 	  $(if $(MODULES_DIR),--modules-dir=$(MODULES_DIR)) $(if $(PROJECT),--project=$(PROJECT)) \
 	  $(if $(filter 1,$(ENV_DIGESTS)),--env-digests) $(if $(COMPOSE_FILES),--compose-files=$(COMPOSE_FILES))
+
+# The run folders of jobs that each checked a slice of the hosts (-k <host>), as one run folder of
+# REPORTS_DIR (default reports/): plan, report, junit and page, exit code by the usual rules; refuses
+# overlapping modules. RUNS="reports/a reports/b ...".
+merge: venv
+	$(if $(strip $(RUNS)),,$(error RUNS=: expected the run folders to merge, RUNS="reports/<run-id> ..."))
+	$(PY) -m driftcheck.merge $(if $(REPORTS_DIR),--reports-dir=$(REPORTS_DIR)) $(RUNS)
 
 # The benchmark table (bench/results.md); the lab is stopped afterwards, as after make test.
 bench: lab-up

@@ -161,25 +161,34 @@ class Plan:
     since: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        changes = [{"module": m.module, "host": m.host, **c.to_json()} for m in self.modules for c in m.changes]
-        warnings = [{"module": m.module, "host": m.host, **w.to_json()} for m in self.modules for w in m.warnings]
-        count = {s: sum(1 for m in self.modules if m.status == s) for s in ("in_sync", "drift", "error")}
-        data: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "started_at": self.started_at,
-            "finished_at": self.finished_at, "exit_code": self.exit_code,
-            "summary": {"modules": len(self.modules), **count, "warnings": len(warnings)},
-            "modules": [m.to_json() for m in self.modules], "changes": changes, "warnings": warnings,
-            "errors": [e.to_json() for e in self.errors], "hosts": [h.to_json() for h in self.hosts],
-        }
-        if self.since is not None:
-            data["since"] = self.since
-        return data
+        return plan_document(run_id=self.run_id, started_at=self.started_at, finished_at=self.finished_at,
+                             exit_code=self.exit_code, modules=[m.to_json() for m in self.modules],
+                             errors=[e.to_json() for e in self.errors], hosts=[h.to_json() for h in self.hosts],
+                             since=self.since)
 
     def with_error(self, error: RunError) -> Plan:
         """The plan with one more run error, its exit status decided again by the same rule."""
         errors = (*self.errors, error)
         return replace(self, errors=errors,
                        exit_code=exit_code(errors, any(m.changes for m in self.modules), self.exit_code))
+
+
+def plan_document(*, run_id: str, started_at: str, finished_at: str, exit_code: int, modules: list[dict[str, Any]],
+                  errors: list[dict[str, Any]], hosts: list[dict[str, Any]],
+                  since: dict[str, Any] | None = None) -> dict[str, Any]:
+    """plan.json from its parts (a run's records, or the plans make merge combines): the summary,
+    changes and warnings are derived from the modules here, and nowhere else."""
+    changes = [{"module": m["module"], "host": m["host"], **c} for m in modules for c in m["changes"]]
+    warnings = [{"module": m["module"], "host": m["host"], **w} for m in modules for w in m["warnings"]]
+    count = {s: sum(1 for m in modules if m["status"] == s) for s in ("in_sync", "drift", "error")}
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": started_at, "finished_at": finished_at,
+        "exit_code": exit_code, "summary": {"modules": len(modules), **count, "warnings": len(warnings)},
+        "modules": modules, "changes": changes, "warnings": warnings, "errors": errors, "hosts": hosts,
+    }
+    if since is not None:
+        data["since"] = since
+    return data
 
 
 def _unique(items: Iterable[T]) -> tuple[T, ...]:

@@ -93,3 +93,53 @@ def test_the_workflows_map_exit_statuses_as_documented(kind):
         done = subprocess.run(["bash", "-c", script], env={"DRIFT_ON_DRIFT": mode, "PATH": "/usr/bin:/bin"},
                               capture_output=True, text=True, check=False)
         assert done.returncode == want, (mode, status, done.stdout)
+
+
+SHARDED = {"gitlab": ROOT / "ci/gitlab-sharded.yml", "github": ROOT / "ci/github-sharded.yml"}
+
+
+def sharded_parts(kind: str) -> tuple[list[str], str, str, str]:
+    """The matrix's hosts, DRIFT_HOSTS, a shard's script and the merge script of a sharded template."""
+    data = load(SHARDED[kind])
+    if kind == "gitlab":
+        drift, merge = data["drift"], data["drift-merge"]
+        return (drift["parallel"]["matrix"][0]["DRIFT_HOST"], data["variables"]["DRIFT_HOSTS"],
+                "\n".join(drift["before_script"] + drift["script"]), "\n".join(merge["script"]))
+    drift, merge = data["jobs"]["drift"], data["jobs"]["merge"]
+    assert merge["needs"] == "drift" and merge["if"] == "always()"
+    step = next(s for s in merge["steps"] if s.get("id") == "merge")
+    return (drift["strategy"]["matrix"]["host"], data["env"]["DRIFT_HOSTS"], "\n".join(shell_of(drift["steps"])),
+            step["run"])
+
+
+@pytest.mark.parametrize("kind", sorted(SHARDED))
+def test_sharded_templates_check_each_host_of_the_matrix_and_merge_them(kind):
+    hosts, listed, shard, merge = sharded_parts(kind)
+    assert hosts == listed.split(), "DRIFT_HOSTS must name the matrix's hosts"
+    bash_n(shard)
+    bash_n(merge)
+    assert '.venv/bin/python -m pytest -k "$DRIFT_HOST"' in shard
+    assert 'make -s merge RUNS="$runs"' in merge
+
+
+@pytest.mark.parametrize("kind", sorted(SHARDED))
+def test_a_sharded_merge_with_a_hosts_run_missing_is_an_error(kind, tmp_path):
+    """A host whose job left no run folder is never merged away as 'no drift'."""
+    _, listed, _, merge = sharded_parts(kind)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "make").write_text("#!/bin/sh\necho \"$@\" >> made\n")
+    (fake / "make").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "DRIFT_HOSTS": listed, "DRIFT_ON_DRIFT": "fail",
+           "GITHUB_OUTPUT": str(tmp_path / "output")}
+    first, second = listed.split()
+    (tmp_path / "artifacts" / first / "20261129T000000Z-aaaa").mkdir(parents=True)
+    done = subprocess.run(["bash", "-c", merge], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and f"no run folder from the job of host {second}" in done.stdout, done
+    assert "merge" not in ((tmp_path / "made").read_text() if (tmp_path / "made").exists() else "")
+    (tmp_path / "artifacts" / second / "20261129T000001Z-bbbb").mkdir(parents=True)
+    done = subprocess.run(["bash", "-c", merge], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done
+    made = (tmp_path / "made").read_text().splitlines()[-1]
+    assert made.startswith("-s merge RUNS=") and f"artifacts/{first}/20261129T000000Z-aaaa/" in made
+    assert f"artifacts/{second}/20261129T000001Z-bbbb/" in made
