@@ -315,3 +315,35 @@ def ssh_agent(folder: Path, *keys: Path, env: dict[str, str] | None = None) -> I
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=10)
+
+
+# -- what a run leaves running on the lab host -----------------------------------------------------------
+
+
+def host_processes() -> list[tuple[int, str]]:
+    """(pid, command line) of every live process the lab's sshd instances started for a session, and their
+    children, wherever they were re-parented: each carries the lab's LAB_COMMAND_LOG (sshd's SetEnv) in its
+    environment. Other checkouts' labs share the lab user, but not this value."""
+    marker = f"LAB_COMMAND_LOG={labctl.RUN}/".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # exited, not yet reaped
+            if not any(v.startswith(marker) for v in (entry / "environ").read_bytes().split(b"\0")):
+                continue
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        found.append((int(entry.name), args))
+    return sorted(found)
+
+
+def settled_host_processes(seconds: float = 3.0) -> list[tuple[int, str]]:
+    """host_processes() once it is empty, or what is still there after seconds (sshd reaps what was killed)."""
+    deadline = time.monotonic() + seconds
+    while (left := host_processes()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left

@@ -450,11 +450,19 @@ def test_a_certificate_in_ssh_agent_is_skipped_and_the_next_agent_key_logs_in(no
 class FakeChannel:
     """A channel that prints `chunk` forever (or nothing, and never exits)."""
 
+    remote_chanid = 0
+
     def __init__(self, chunk: bytes):
         self.chunk = chunk
         self.closed = False
         self.eof_received = False
         self.read_end, self.write_end = os.pipe()
+        #: the SSH requests the runner sends on this channel (the signal that ends its command)
+        self.requests: list[bytes] = []
+        self.transport = self
+
+    def _send_user_message(self, message):
+        self.requests.append(message.asbytes())
 
     def exec_command(self, command):
         self.command = command
@@ -502,3 +510,6 @@ def test_a_command_is_bounded_in_output_and_in_time(monkeypatch, chunk, code):
         runner.run(allowlist.PS_ARGV)
     assert info.value.code == code and channel.closed
     assert channel.command == shlex.join(allowlist.PS_ARGV)
+    # ended on the host too: it never exits, so TERM and, after the grace, KILL
+    assert [r.endswith(b"signal\x00\x00\x00\x00\x04TERM") for r in channel.requests] == [True, False]
+    assert channel.requests[1].endswith(b"\x04KILL")
