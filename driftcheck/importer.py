@@ -10,7 +10,8 @@ one; what it writes is what a run accepts.
 
 Exit 0: done (also when there was nothing to adopt); 2: the inventory, the modules or the host
 could not be read, or a --project is not on the host (nothing written); or a module could not be
-written (the others are complete, and the output lists every file written).
+written (the others are complete, and the output lists every file written); or Ctrl-C or SIGTERM
+stopped it (the modules it said it wrote are complete, and nothing half-written is left).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -29,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from driftcheck import codes
 from driftcheck.adoption import (
     Service,
     compose_services,
@@ -356,8 +359,31 @@ def main(argv: list[str] | None = None) -> int:
     given: dict[str, Any] = {"inventory": args.inventory, "modules_dir": args.modules_dir}
     paths = RunOptions.build(root, Path.cwd(), given, env)
     options = ImportOptions(projects, args.env_digests, args.compose_files != "no")
-    return run(args.host, paths.inventory, paths.modules_dir, paths.show, lambda line: print(line, flush=True),
-               options)
+    created = not paths.modules_dir.exists()
+    stopped_by = _stop_on_sigterm()
+    try:
+        return run(args.host, paths.inventory, paths.modules_dir, paths.show, lambda line: print(line, flush=True),
+                   options)
+    except KeyboardInterrupt:
+        # write_module removed the folder it was writing; a modules folder this import made and left empty goes too.
+        if created and paths.modules_dir.is_dir() and not any(paths.modules_dir.iterdir()):
+            paths.modules_dir.rmdir()
+        print(f"ERROR {codes.INTERRUPTED}: import stopped by {stopped_by[0] if stopped_by else 'Ctrl-C'}; every module "
+              "it said it wrote is complete, and nothing half-written is left", flush=True)
+        return 2
+
+
+def _stop_on_sigterm() -> list[str]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so a module folder being written is removed, not left
+    half-written; the list returned gets "SIGTERM" when it came."""
+    came: list[str] = []
+
+    def stop(signum: int, frame: object) -> None:
+        came.append("SIGTERM")
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, stop)
+    return came
 
 
 if __name__ == "__main__":
