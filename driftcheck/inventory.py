@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from driftcheck import codes
 from driftcheck.errors import ManifestError
+from driftcheck.localfile import LocalFileError, read_local_file, read_local_text
 from driftcheck.schema import validate
 from driftcheck.yamlfile import load_yaml
 
@@ -152,6 +153,8 @@ def _parse_inventory(data: Any, display: str, base: Path, check_files: bool) -> 
             refused = paramiko_unhonoured(ssh_config, hostname or "")
             if refused:
                 raise ManifestError(display, f"{prefix}.ssh_config", refused, CODE)
+        if check_files:
+            _check_contents(display, prefix, scheme, paths)
     return hosts
 
 
@@ -185,6 +188,56 @@ def load_inventory(path: Path, display: str, check_files: bool = True,
     return parse_inventory(load_yaml(path, display, CODE), display, path.resolve().parent, check_files, full_schema)
 
 
+#: A private key (RSA 16384 bits included) or a certificate is a few KiB; a known_hosts of thousands of
+#: hosts a few MiB. The files the inventory names are read up to these sizes, and a larger one is refused.
+MAX_KEY_FILE = 256 * 1024
+MAX_KNOWN_HOSTS = 16 * 1024 * 1024
+_PRIVATE_KEY_RE = re.compile(rb"^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\r?$", re.M)
+_OPENSSH_KEY_RE = re.compile(rb"^(?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+ [A-Za-z0-9+/]{20,}", re.M)
+
+
+def key_file_kind(data: bytes) -> str | None:
+    """"private" (an OpenSSH or PEM private key), "certificate" (an OpenSSH -cert.pub), "public", or None."""
+    if _PRIVATE_KEY_RE.search(data):
+        return "private"
+    match = _OPENSSH_KEY_RE.match(data.lstrip())
+    if match is None:
+        return None
+    return "certificate" if b"-cert-v01@openssh.com " in match.group(0) else "public"
+
+
+def _check_contents(display: str, prefix: str, scheme: str, paths: dict[str, str | None]) -> None:
+    """The files a run will read: regular, bounded, readable, and what their key says they are."""
+    key_file = paths["identity_file"]
+    if key_file is not None:
+        try:
+            kind = key_file_kind(read_local_file(key_file, MAX_KEY_FILE))
+        except LocalFileError as exc:
+            raise ManifestError(display, f"{prefix}.identity_file", f"{key_file} {exc}", CODE) from None
+        if kind is None:
+            raise ManifestError(display, f"{prefix}.identity_file", f"{key_file} is not a private key: expected an "
+                                "OpenSSH or PEM private key file (-----BEGIN ... PRIVATE KEY-----), or its "
+                                "-cert.pub certificate", CODE)
+        if kind == "public" and scheme == "paramiko":
+            # ssh:// may name a public key whose private half is in ssh-agent (or on a FIDO token).
+            raise ManifestError(display, f"{prefix}.identity_file", f"{key_file} is a public key; paramiko:// "
+                                "needs the private key (the same name without .pub), or leave identity_file out "
+                                "to use ssh-agent", CODE)
+    known = paths["known_hosts"]
+    if known is not None and os.path.lexists(known):
+        try:
+            read_local_text(known, MAX_KNOWN_HOSTS)
+        except LocalFileError as exc:
+            raise ManifestError(display, f"{prefix}.known_hosts", f"{known} {exc}", CODE) from None
+    ssh_config = paths["ssh_config"]
+    if ssh_config is not None:
+        try:
+            # paramiko:// parses it as text; ssh:// hands it to ssh, which takes any bytes.
+            (read_local_text if scheme == "paramiko" else read_local_file)(ssh_config, MAX_SSH_CONFIG)
+        except LocalFileError as exc:
+            raise ManifestError(display, f"{prefix}.ssh_config", f"{ssh_config} {exc}", CODE) from None
+
+
 #: ssh_config keywords paramiko:// would silently ignore although they change where, how or as
 #: whom ssh connects (paramiko reads only HostName, User, Port, IdentityFile and ProxyCommand;
 #: host-key settings come from hosts.yaml by design). Include and Match are refused wherever
@@ -199,14 +252,17 @@ MAX_SSH_CONFIG = 1024 * 1024
 
 
 def paramiko_unhonoured(path: str, host: str) -> str | None:
-    """Why paramiko:// cannot honour this ssh config for host, or None (the file is read, never run)."""
+    """Why paramiko:// cannot use this ssh config for host, or None (the file is read, never run).
+
+    A keyword it would ignore, an Include or a Match anywhere, a Port that is not a number, or a
+    file that is not a bounded regular UTF-8 text file.
+    """
     try:
-        with open(path, "rb") as handle:
-            text = handle.read(MAX_SSH_CONFIG).decode("utf-8", "replace")
-    except OSError as exc:
-        return f"cannot read {path}: {exc.strerror or type(exc).__name__}"
+        text = read_local_text(path, MAX_SSH_CONFIG)
+    except LocalFileError as exc:
+        return f"{path} {exc}"
     applies = True  # before the first Host line: every host
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -219,6 +275,9 @@ def paramiko_unhonoured(path: str, host: str) -> str | None:
         if name:
             return (f"{path} line {number}: {name} is not honoured by paramiko:// (it would be ignored "
                     "without a word); use connection: ssh://… (the OpenSSH client), or remove it from that file")
+        port = rest.strip().strip('"')
+        if applies and keyword == "port" and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            return f"{path} line {number}: Port {port[:20]!r} is not a port number (1 to 65535)"
     return None
 
 

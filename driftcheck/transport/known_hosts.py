@@ -22,12 +22,13 @@ import paramiko
 
 from driftcheck import codes
 from driftcheck.errors import ObservationError, one_line
-from driftcheck.inventory import HostConfig
+from driftcheck.inventory import MAX_KNOWN_HOSTS, HostConfig
+from driftcheck.localfile import LocalFileError, read_local_text
 
 SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
-#: a known_hosts file larger than this is not read past it (a host key line is under 1 KiB)
-MAX_FILE = 16 * 1024 * 1024
+#: a known_hosts file larger than this is refused (a host key line is under 1 KiB)
+MAX_FILE = MAX_KNOWN_HOSTS
 MAX_LINE = 16 * 1024
 CERT_AUTHORITY = "@cert-authority"
 REVOKED = "@revoked"
@@ -97,7 +98,7 @@ def _hashed_match(field: str, name: str) -> bool:
 def parse_known_hosts(text: str, path: str) -> list[Entry]:
     """Every line with a key; blank, comment, malformed and over-long lines are skipped (as OpenSSH)."""
     entries: list[Entry] = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()
         if not line or line.startswith("#") or len(line) > MAX_LINE:
             continue
@@ -130,16 +131,16 @@ class KnownHosts:
             self.files, self.learn_into = [user, SYSTEM_KNOWN_HOSTS], user
         self.entries: list[Entry] = []
         for path in self.files:
-            if not os.path.exists(path):
+            if not os.path.lexists(path):
                 continue
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read(MAX_FILE)
-            except OSError as exc:
-                raise ObservationError(config.name, codes.HOST_KEY_UNKNOWN, f"cannot read the known hosts file "
-                                       f"{path}: {one_line(str(exc)) or type(exc).__name__}; fix it or point "
-                                       "known_hosts in hosts.yaml at another file") from exc
-            self.entries += parse_known_hosts(data.decode("utf-8", "replace"), path)
+                text = read_local_text(path, MAX_FILE)  # a FIFO, /dev/zero or a huge file: refused, not read
+            except LocalFileError as exc:
+                whose = ("" if config.known_hosts is not None else
+                         " (hosts.yaml names no known_hosts for this host, so the default files are read)")
+                raise ObservationError(config.name, codes.INVENTORY_INVALID, f"the known_hosts file {path}{whose} "
+                                       f"{exc}; fix it, or point known_hosts in hosts.yaml at another file") from None
+            self.entries += parse_known_hosts(text, path)
 
     def _plain(self, name: str) -> list[Entry]:
         return [e for e in self.entries if not e.marker and e.matches(name)]

@@ -119,6 +119,14 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"No \S+ host key is known|Host key verification failed|host key .* not known", re.I),
      codes.HOST_KEY_UNKNOWN, "add the host's key to known_hosts after checking its fingerprint, or set "
      "host_key_policy: accept-new"),
+    # A ProxyCommand that cannot start: the shell ssh runs it with says so (before "Permission denied" below).
+    (re.compile(r"^(?:\S*/)?(?:sh|bash|dash|zsh|ksh)(?:: line \d+|: \d+)?: .*(?:No such file or directory|"
+                r"not found|Permission denied)\s*$", re.M),
+     codes.HOST_UNREACHABLE, "a ProxyCommand of the ssh config could not run: fix it in the ssh config, or install "
+     "the program it names"),
+    # The ssh config itself: ssh names the file and line ("Bad port 'abc'", "Bad configuration option").
+    (re.compile(r"line \d+: (?:Bad |Unsupported option|garbage at end of line)|bad configuration options", re.I),
+     codes.HOST_UNREACHABLE, "fix that line of the ssh config (ssh_config in hosts.yaml, or your own)"),
     (re.compile(r"Permission denied|Too many authentication failures|no more authentication methods", re.I),
      codes.AUTH_FAILED, "check the user, identity_file, ssh-agent and the host's authorized_keys"),
     (re.compile(r"Could not resolve hostname|Name or service not known|nodename nor servname", re.I),

@@ -61,6 +61,8 @@ class _Login:
         self.skipped: list[str] = []
         #: key files that need a passphrase
         self.encrypted: list[str] = []
+        #: key files that could not be read as a key: (path, why)
+        self.unusable: list[tuple[str, str]] = []
         #: the methods the server named when it refused `none`; None if it never said
         self.allowed: list[str] | None = None
 
@@ -102,6 +104,8 @@ class _Login:
             return False
         except (OSError, ValueError, paramiko.SSHException) as exc:
             self.failure = exc
+            why = f"{exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.unusable.append((path, one_line(why) or type(exc).__name__))
             return False
         return self.with_key(key)
 
@@ -159,6 +163,12 @@ def log_in(ssh: paramiko.Transport, config: HostConfig, username: str | None, ke
                                f"{login.encrypted[0]}); driftcheck never asks for a passphrase") from failure
     skipped = (f" (ssh-agent's {', '.join(sorted(set(login.skipped)))} keys were skipped: paramiko cannot use "
                "them; connection: ssh://… can)") if login.skipped else ""
+    if login.unusable:
+        path, why = login.unusable[0]
+        raise ObservationError(config.name, codes.AUTH_FAILED, f"the key file {path} cannot be used to log in to "
+                               f"{where}: {why}{skipped}; expected a private key paramiko reads (RSA, ECDSA or "
+                               "Ed25519): check identity_file (or the ssh config's IdentityFile), or use ssh-agent"
+                               ) from failure
     if failure is None:
         raise ObservationError(config.name, codes.AUTH_FAILED, f"no key to log in to {where} with{skipped}: set "
                                "identity_file, or add a key to ssh-agent")

@@ -27,6 +27,7 @@ import paramiko
 from driftcheck import codes
 from driftcheck.errors import ObservationError, one_line
 from driftcheck.inventory import MAX_SSH_CONFIG, HostConfig, host_matches, paramiko_unhonoured
+from driftcheck.localfile import LocalFileError, read_local_text
 from driftcheck.transport.known_hosts import KnownHosts, key_name
 from driftcheck.transport.paramiko_keys import log_in
 
@@ -63,19 +64,22 @@ def resolve(config: HostConfig) -> Target:
     key_files: tuple[str, ...] = ()
     proxy: str | None = None
     identities_only = False
+    text = ""
     if config.ssh_config:
         # Refused at load too; checked again here so that no lookup ever meets a `Match exec`.
         refused = paramiko_unhonoured(config.ssh_config, hostname)
         if refused:
             raise ObservationError(config.name, codes.INVENTORY_INVALID, refused)
         try:
-            found = paramiko.SSHConfig.from_path(config.ssh_config).lookup(hostname)
+            text = read_local_text(config.ssh_config, MAX_SSH_CONFIG)  # never paramiko's unbounded read
+            found = paramiko.SSHConfig.from_text(text).lookup(hostname)
             hostname = _text(found.get("hostname")) or hostname
             user = user or _text(found.get("user"))
             port = int(_text(found.get("port")) or port)
-        except (OSError, ValueError, paramiko.SSHException) as exc:
-            raise ObservationError(config.name, codes.HOST_UNREACHABLE, f"cannot use the ssh config "
-                                   f"{config.ssh_config}: {one_line(str(exc)) or type(exc).__name__}") from exc
+        except (LocalFileError, ValueError, paramiko.SSHException) as exc:
+            raise ObservationError(config.name, codes.INVENTORY_INVALID, f"cannot use the ssh config "
+                                   f"{config.ssh_config}: {one_line(str(exc)) or type(exc).__name__}; fix it, or "
+                                   "point ssh_config in hosts.yaml at another file") from exc
         identities = found.get("identityfile") or []
         key_files = tuple(os.path.expanduser(p) for p in ([identities] if isinstance(identities, str) else identities))
         identities_only = (_text(found.get("identitiesonly")) or "").lower() == "yes"
@@ -83,7 +87,7 @@ def resolve(config: HostConfig) -> Target:
         port = config.port
     if config.ssh_config:
         # Expanded here, not by paramiko: its %p would be the ssh config's port, not hosts.yaml's.
-        command = raw_value(config.ssh_config, config.hostname or "", "proxycommand")
+        command = raw_value(text, config.hostname or "", "proxycommand")
         if command and command.lower() != "none":
             proxy = expand_tokens(command, config.hostname or "", hostname, port, user)
     if config.identity_file:
@@ -91,12 +95,10 @@ def resolve(config: HostConfig) -> Target:
     return Target(hostname, port, user, key_files, proxy, identities_only and bool(key_files))
 
 
-def raw_value(path: str, host: str, keyword: str) -> str | None:
-    """The first value of keyword in the blocks of an ssh config that apply to host, as written."""
-    with open(path, "rb") as handle:
-        text = handle.read(MAX_SSH_CONFIG).decode("utf-8", "replace")
+def raw_value(text: str, host: str, keyword: str) -> str | None:
+    """The first value of keyword in the blocks of an ssh config (its text) that apply to host, as written."""
     applies = True
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -208,6 +210,8 @@ def open_connection(config: HostConfig) -> paramiko.Transport:
         else:
             sock = socket.create_connection((target.hostname, target.port), config.timeout)
     except (OSError, EOFError, ValueError, paramiko.SSHException) as exc:
+        if target.proxy_command and proxy is None:
+            raise _proxy_start_error(config, target, exc) from exc
         raise _connect_error(config, target, exc, timed_out=False) from exc
     watchdog = _Watchdog(sock, config.timeout - (time.monotonic() - started))
     ssh: paramiko.Transport | None = None
@@ -257,6 +261,17 @@ def _proxy_error(config: HostConfig, target: Target, proxy: Proxy) -> Observatio
     return ObservationError(config.name, codes.HOST_UNREACHABLE, f"the ssh config's ProxyCommand for {target.where} "
                             f"exited (status {proxy.process.returncode}) before the login: "
                             f"{said or 'it printed nothing on stderr'}; run that command yourself to see why")
+
+
+def _proxy_start_error(config: HostConfig, target: Target, exc: BaseException) -> ObservationError:
+    """The ProxyCommand could not even start (a missing program, unbalanced quotes): say so, not "check the address"."""
+    if isinstance(exc, OSError) and exc.strerror:
+        why = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        why = one_line(str(exc)) or type(exc).__name__
+    return ObservationError(config.name, codes.HOST_UNREACHABLE, f"the ssh config's ProxyCommand for {target.where} "
+                            f"cannot start ({one_line(why)}); fix ProxyCommand in {config.ssh_config}, or install "
+                            "the program it runs")
 
 
 def _close(ssh: paramiko.Transport | None, sock: socket.socket, proxy: Proxy | None) -> None:

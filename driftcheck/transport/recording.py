@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from driftcheck import codes
 from driftcheck.allowlist import check_argv
-from driftcheck.errors import ConnectionDropped, ObservationError
+from driftcheck.errors import ConnectionDropped, DriftError, ObservationError, one_line
 from driftcheck.inventory import HostConfig
 from driftcheck.records import Output
 from driftcheck.transport.base import Runner, short
@@ -81,10 +81,19 @@ class Transport:
             self.seconds += time.monotonic() - started
 
     def _send(self, args: tuple[str, ...], command: str) -> Output:
-        # Connect first, so a refused connection is not recorded as a command sent.
-        self.runner.connect()
-        self.commands.append(command)
-        return self.runner.run(args)
+        try:
+            # Connect first, so a refused connection is not recorded as a command sent.
+            self.runner.connect()
+            self.commands.append(command)
+            return self.runner.run(args)
+        except DriftError:
+            raise
+        except Exception as exc:
+            # A runner translates every failure it knows; anything else is still one error for this
+            # host, which the observer caches (no traceback and no new attempt in every check).
+            raise ObservationError(self.config.name, codes.HOST_UNREACHABLE, f"talking to the host failed "
+                                   f"unexpectedly ({type(exc).__name__}: {one_line(str(exc))}); check hosts.yaml "
+                                   "and the files it names, and please report this as a driftcheck bug") from exc
 
     def close(self) -> None:
         """End the connection; a command still waiting (another thread) fails, nothing reconnects."""

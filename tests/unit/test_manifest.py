@@ -294,7 +294,7 @@ def test_bad_inventory(tmp_path, entry, key):
 def test_inventory_paths_resolve_against_its_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("KEYS", "keys")
     (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "id").write_text("")
+    (tmp_path / "keys" / "id").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")  # its content is checked too
     (tmp_path / "keys" / "id").chmod(0o600)
     (tmp_path / "kh").write_text("")  # a known_hosts that does not exist is refused at load
     path = tmp_path / "hosts.yaml"
