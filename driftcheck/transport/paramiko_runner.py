@@ -9,7 +9,7 @@ it runs) is ended on the host too: closing a channel alone leaves it running the
 to init, since sshd hangs up only a session with a pty, and a pty would mix stderr into stdout
 and rewrite line ends. So the channel first carries RFC 4254's "signal" request (OpenSSH's sshd
 honours it since 7.9: killpg of the command's process group as the user), TERM and then KILL.
-A connection that is already lost can carry nothing: what it ran ends when it next writes.
+A connection that is already lost can carry nothing: what it ran ends by itself, or when it next writes.
 """
 
 from __future__ import annotations
