@@ -76,8 +76,9 @@ def _manifest_summary(terminalreporter: pytest.TerminalReporter, state: RunState
         terminalreporter.write_line(f"{what}; no host was contacted, no plan written; exit 2", red=True)
     else:
         warned = f" ({len(state.load_warnings)} warning(s) above)" if state.load_warnings else ""
-        terminalreporter.write_line(f"valid{warned}: {passed} module(s) in {show(state.options.modules_dir)}, the inventory "
-                                    f"{show(state.options.inventory)}; no host was contacted, no plan written",
+        terminalreporter.write_line(f"valid{warned}: {passed} module(s) in {show(state.options.modules_dir)}, "
+                                    f"the inventory {show(state.options.inventory)}; no host was contacted, "
+                                    "no plan written",
                                     green=True)
 
 
