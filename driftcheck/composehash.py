@@ -69,10 +69,21 @@ def _run(argv: list[str], cwd: Path, stdin: str | None = None) -> str:
     return done.stdout
 
 
+#: a Compose version as its container label writes it (2.40.3)
+_VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+[0-9A-Za-z.+-]*")
+
+
 @functools.lru_cache(maxsize=1)
 def compose_version() -> str:
-    """The local Compose version as its container label writes it (2.40.3, no leading v)."""
-    return _run([compose_binary(), "version", "--short"], Path.cwd()).strip().removeprefix("v")
+    """The local Compose version as its container label writes it (2.40.3, no leading v).
+
+    Never "": an empty version would make every config-hash check CONFIG_HASH_NOT_COMPARABLE (a
+    warning), so a Compose that answers exit 0 without one is an error.
+    """
+    version = _run([compose_binary(), "version", "--short"], Path.cwd()).strip().removeprefix("v")
+    if not _VERSION_RE.fullmatch(version):
+        raise ComposeError("`docker-compose version --short` printed no version; is it Compose v2 (make setup)?")
+    return version
 
 
 def _base(file: str, project: str, project_dir: Path | None, env_file: Path | None) -> list[str]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from driftcheck import codes
 from driftcheck.allowlist import CONTAINER_ID_RE, IMAGE_ID_RE, IMAGE_INSPECT_PREFIX, INSPECT_PREFIX, PS_ARGV, PS_HEADER
 from driftcheck.errors import ObservationError, one_line
+from driftcheck.imageref import parse_ref
 from driftcheck.records import KEPT_LABELS, ContainerObservation, ImageObservation, ListedContainer, Output
 from driftcheck.transport import Transport
 
@@ -26,7 +28,7 @@ def _invalid(host: str, what: str) -> ObservationError:
 
 
 def _stderr_line(output: Output) -> str:
-    return one_line(output.stderr.decode("utf-8", "replace")) or f"exit status {output.rc}"
+    return one_line(output.stderr.decode("utf-8", "replace")) or f"exit status {output.rc} without a message"
 
 
 def _unavailable(host: str, what: str, output: Output) -> ObservationError:
@@ -257,10 +259,9 @@ class HostObserver:
         if not ids:
             return {}
         inspect = self.transport.run((*INSPECT_PREFIX, *ids))
-        if inspect.rc != 0 and not _only_missing(inspect, "container"):
-            raise _unavailable(self.host, "docker inspect", inspect)
-        found = _complete(self.host, "docker inspect", inspect, ids,
-                          lambda out: {c.id: c for c in parse_inspect(self.host, out).values()})
+        found = _complete(self.host, "docker inspect", "container", inspect, ids,
+                          lambda out: {c.id: c for c in parse_inspect(self.host, out).values()},
+                          lambda found: found.__contains__)
         # A container removed between ps and inspect is simply missing.
         return {c.name: c for c in found.values() if c.name in wanted}
 
@@ -269,23 +270,43 @@ class HostObserver:
         if not ids:
             return {}
         result = self.transport.run((*IMAGE_INSPECT_PREFIX, *ids, *self.refs))
-        if result.rc != 0 and not _only_missing(result, "image"):
-            raise _unavailable(self.host, "docker image inspect", result)
-        return _complete(self.host, "docker image inspect", result, ids,
-                         lambda out: parse_image_inspect(self.host, out))
+        return _complete(self.host, "docker image inspect", "image", result, [*ids, *self.refs],
+                         lambda out: parse_image_inspect(self.host, out), _image_answers)
 
 
-def _complete(host: str, what: str, output: Output, ids: list[str],
-              parse: Callable[[bytes], dict[str, T]]) -> dict[str, T]:
-    """Parse a batched inspect; with exit 0, docker must have answered for every id it was asked."""
-    if not output.stdout.strip():
-        if output.rc == 0:
-            raise _invalid(host, f"`{what}` exited 0 but printed nothing")
-        return {}
-    found = parse(output.stdout)
-    if output.rc == 0 and not set(ids) <= set(found):
-        raise _invalid(host, f"`{what}` exited 0 but left out {len(set(ids) - set(found))} of the {len(ids)} "
-                       "objects it was asked for")
+def _image_answers(images: dict[str, ImageObservation]) -> Callable[[str], bool]:
+    """Whether an image inspect's output answers for an id, or a tag (by its images' RepoTags), it was asked."""
+    tags = {parse_ref(tag) for image in images.values() for tag in image.repo_tags} - {None}
+    return lambda asked: asked in images or parse_ref(asked) in tags
+
+
+def _complete(host: str, what: str, kind: str, output: Output, asked: list[str],
+              parse: Callable[[bytes], dict[str, T]],
+              answers: Callable[[dict[str, T]], Callable[[str], bool]]) -> dict[str, T]:
+    """Parse a batched inspect: every object asked about must be in its output, or named missing.
+
+    docker exits 1 when some objects are missing, prints the ones it found and names each missing
+    one on stderr. Nothing else counts as "missing": an exit 1 without a word, another exit status
+    or another complaint on stderr is DOCKER_UNAVAILABLE; an object left out without being named
+    is OBSERVATION_INVALID. Either way the modules are errors, never in sync nor falsely missing.
+    """
+    missing: set[str] = set()
+    if output.rc != 0:
+        named = _named_missing(output, kind)
+        if named is None:
+            raise _unavailable(host, what, output)
+        if not named <= set(asked):
+            raise _invalid(host, f"`{what}` said {len(named - set(asked))} object(s) it was not asked about are "
+                           "missing")
+        missing = named
+    if not output.stdout.strip() and output.rc == 0:
+        raise _invalid(host, f"`{what}` exited 0 but printed nothing")
+    found = parse(output.stdout) if output.stdout.strip() else {}
+    answered = answers(found)
+    left = [a for a in asked if a not in missing and not answered(a)]
+    if left:
+        raise _invalid(host, f"`{what}` exited {output.rc} but left out {len(left)} of the {len(asked)} objects it "
+                       "was asked for without naming them missing")
     return found
 
 
@@ -296,8 +317,24 @@ def _fresh(error: ObservationError) -> ObservationError:
     return copy
 
 
-def _only_missing(output: Output, kind: str) -> bool:
-    """docker exits 1 when some objects are missing yet prints the ones it found."""
-    lines = [ln.strip() for ln in output.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return output.rc == 1 and all(ln.lower().startswith(f"error: no such {kind}") or
-                                  ln.lower().startswith("error: no such object") for ln in lines)
+#: How docker names an object it could not find, one line each: 20.10 `Error: No such container:
+#: <arg>`; 28 `Error response from daemon: No such container: <arg>`, and for an image
+#: `Error response from daemon: no such image: <arg>: No such image: <normalised arg>`.
+_NO_SUCH = re.compile(r"(?:Error|Error response from daemon): [Nn]o such (?P<kind>container|image|object): "
+                      r"(?P<name>\S+?)(?:: No such image: \S+)?")
+
+
+def _named_missing(output: Output, kind: str) -> set[str] | None:
+    """The objects a failed inspect names as missing, when that is all it says; None otherwise.
+
+    Only exit 1 with at least one line, each line naming one missing object of this kind: an
+    exit 1 with an empty stderr names nothing, and must never read as "every object missing".
+    """
+    lines = [ln.strip() for ln in output.stderr.decode("utf-8", "replace").split("\n") if ln.strip()]
+    named = set()
+    for line in lines:
+        match = _NO_SUCH.fullmatch(line)
+        if match is None or match["kind"] not in (kind, "object"):
+            return None
+        named.add(match["name"])
+    return named if output.rc == 1 and named else None

@@ -238,6 +238,45 @@ def test_malformed_truncated_or_empty_json_is_observation_invalid(lab, command_l
     assert_errors_actionable(run.plan)
 
 
+# -- docker fails without a word ----------------------------------------------------------------
+
+
+def test_an_inspect_that_fails_without_a_word_never_makes_an_absent_module_in_sync(lab, command_log, tmp_path):
+    # honcho-redis runs; desired absent, a silent `docker inspect` (exit 1, no output) read as
+    # "every container missing" made it in sync, exit 0.
+    modules = tmp_path / "modules"
+    (modules / "honcho-redis").mkdir(parents=True)
+    (modules / "honcho-redis" / "module.yaml").write_text(yaml.safe_dump({
+        "schema_version": 2, "name": "honcho-redis", "host": "rs2000",
+        "compose": {"project": "home-platform", "service": "honcho-redis"}, "desired": {"state": "absent"}}))
+    with fault("inspect", "silent"):
+        run = run_suite(tmp_path, "-k", "honcho-redis", modules=modules)  # (not the orphans check of its project)
+    assert_all_error(run, "DOCKER_UNAVAILABLE")
+    assert list(run.statuses()) == ["honcho-redis"]
+    assert "`docker inspect` failed on the host: exit status 1 without a message" in \
+        run.plan["modules"][0]["error"]["message"]
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect"]
+
+
+def test_an_inspect_that_fails_without_a_word_never_makes_present_containers_missing(lab, command_log, tmp_path):
+    with fault("inspect", "silent"):
+        run = run_suite(tmp_path)
+    assert_all_error(run, "DOCKER_UNAVAILABLE")  # was CONTAINER_MISSING for every present container, exit 1
+    assert run.plan["changes"] == [] and "CONTAINER_MISSING" not in run.output
+
+
+def test_an_image_inspect_that_fails_without_a_word_is_an_error_never_image_not_observed(lab, command_log, tmp_path):
+    with fault("image", "silent"):
+        run = run_suite(tmp_path)
+    assert run.rc == 2, run.output  # was exit 0 with IMAGE_NOT_OBSERVED on every module
+    statuses = run.statuses()
+    assert statuses.pop("legacy-wiki") == "in_sync"  # desired absent: exists is its only check
+    assert set(statuses.values()) == {"error"}
+    assert module_codes(run) == {"DOCKER_UNAVAILABLE"}
+    assert run.plan["warnings"] == [] and "IMAGE_NOT_OBSERVED" not in run.output
+    assert_errors_actionable(run.plan)
+
+
 # -- connection dropped -------------------------------------------------------------------------
 
 

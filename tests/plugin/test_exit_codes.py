@@ -99,3 +99,41 @@ def test_k_matching_nothing_is_no_modules_selected_exit_2(lab):
     assert run.error_codes() == ["NO_MODULES_SELECTED"]
     assert run.commands == []
     assert "NO_MODULES_SELECTED" in run.stdout
+
+
+
+def test_an_inspect_that_fails_without_a_word_is_exit_2_never_in_sync(lab):
+    # A module desired absent whose container runs: docker exits 1 with an empty stderr. It named
+    # no container missing, so none is (this was "in sync", exit 0).
+    lab.module("wrong-tag", desired={"state": "absent"}, image=None)
+    lab.serve("wrong-tag")
+    lab.set_scenario(fail={"inspect": {"rc": 1, "stderr": ""}})
+    run = lab.run()
+    assert run.rc == 2, run.output
+    # (the orphans check of its project could not look either)
+    assert run.statuses() == {"wrong-tag": "error", f"orphans@{HOST}/{PROJECT}": "error"}
+    assert {m["error"]["code"] for m in run.plan["modules"]} == {"DOCKER_UNAVAILABLE"}
+    assert "exit status 1 without a message" in run.plan["modules"][0]["error"]["message"]
+
+
+def test_an_inspect_that_fails_without_a_word_is_exit_2_never_container_missing(lab):
+    lab.module("in-sync")
+    lab.module("wrong-tag", image={"ref": "lab/app:2"})
+    lab.serve("in-sync", "wrong-tag")
+    lab.set_scenario(fail={"inspect": {"rc": 1, "stdout": "[]\n", "stderr": ""}})
+    run = lab.run()
+    assert run.rc == 2, run.output
+    assert run.statuses() == {"in-sync": "error", "wrong-tag": "error", f"orphans@{HOST}/{PROJECT}": "error"}
+    assert run.plan["changes"] == [] and "CONTAINER_MISSING" not in run.stdout
+    assert {m["error"]["code"] for m in run.plan["modules"]} == {"DOCKER_UNAVAILABLE"}
+
+
+def test_an_image_inspect_that_fails_without_a_word_is_exit_2_never_image_not_observed(lab):
+    lab.module("in-sync")
+    lab.serve("in-sync")
+    lab.set_scenario(fail={"image": {"rc": 1, "stderr": ""}})
+    run = lab.run()
+    assert run.rc == 2, run.output
+    assert run.statuses() == {"in-sync": "error"}
+    assert run.plan["modules"][0]["error"]["code"] == "DOCKER_UNAVAILABLE"
+    assert "IMAGE_NOT_OBSERVED" not in run.plan_text

@@ -122,3 +122,20 @@ def test_an_error_never_quotes_what_compose_could_not_read(tmp_path):
     with pytest.raises(ComposeError) as info:
         local_compose(tmp_path / "compose.yaml", "p", "app", str(tmp_path))
     assert "hunter2" not in str(info.value) and info.value.code == "COMPOSE_CONFIG_INVALID"
+
+
+def test_a_compose_that_prints_no_version_is_an_error_never_every_hash_not_comparable(tmp_path, monkeypatch):
+    # An empty version (exit 0, no output) made every config-hash check CONFIG_HASH_NOT_COMPARABLE, a
+    # warning: a changed compose file was never CONFIG_HASH_MISMATCH.
+    from driftcheck import composehash
+
+    silent = tmp_path / "docker-compose"
+    silent.write_text("#!/bin/sh\nexit 0\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(composehash, "compose_binary", lambda: str(silent))
+    composehash.compose_version.cache_clear()
+    try:
+        with pytest.raises(ComposeError, match="printed no version"):
+            composehash.compose_version()
+    finally:
+        composehash.compose_version.cache_clear()

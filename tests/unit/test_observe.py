@@ -137,7 +137,9 @@ def test_container_gone_between_ps_and_inspect_is_missing_not_an_error():
     from tests.support.unit import FIXTURES
     fake = canned([
         (allowlist.PS_ARGV, Output(0, (FIXTURES / "inspect" / "ps.jsonl").read_bytes(), b"")),
-        (allowlist.INSPECT_PREFIX, Output(1, b"[]", b"Error: No such container: ccdb17b611e3\n")),
+        # docker names the argument it was given: the full id
+        (allowlist.INSPECT_PREFIX, Output(1, b"[]", b"Error: No such container: "
+                                          b"5c8ba3d5f4bb7ae715f1c9e679c04f028446a75711da2f8ba8c28d4f6e6aff58\n")),
     ])
     assert HostObserver(fake, ["drift-lab-wrong-tag-1"]).containers() == {}
 
@@ -155,3 +157,164 @@ def test_docker_unavailable_shows_the_first_stderr_line_redacted(stderr, shown, 
     assert info.value.code == "DOCKER_UNAVAILABLE"
     assert shown in info.value.message and hidden not in info.value.message
     assert "second line" not in info.value.message and "\n" not in info.value.message
+
+
+# -- a failed inspect counts as "missing" only when docker named each missing object ---------------
+
+PS = b"[CONTAINER ID,NAMES,project,service,oneoff,STATE]\n"
+C_ID, C_NAME = "c" * 64, "p-s-1"
+IMAGE_ID = "sha256:" + "a" * 64
+
+
+def _ps(*rows: tuple[str, str]) -> bytes:
+    return PS + b"".join(f'["{i}","{n}","p","s","False","running"]\n'.encode() for i, n in rows)
+
+
+def _container(container_id: str = C_ID, name: str = C_NAME, image: str = IMAGE_ID) -> dict[str, object]:
+    return {"Id": container_id, "Name": "/" + name, "Image": image, "State": {"Status": "running"},
+            "Config": {"Image": "lab/app:1", "Labels": {"com.docker.compose.project": "p",
+                                                        "com.docker.compose.service": "s"}}}
+
+
+def _inspect(*containers: dict[str, object]) -> bytes:
+    import json
+    return json.dumps(list(containers)).encode()
+
+
+def _images(*ids: str, tags: tuple[str, ...] = ("lab/app:1",)) -> bytes:
+    import json
+    return json.dumps([{"Id": i, "RepoTags": list(tags), "RepoDigests": []} for i in ids]).encode()
+
+
+SILENT = [b"", b"\n", b"   \n\n"]
+
+
+@pytest.mark.parametrize("stderr", SILENT)
+@pytest.mark.parametrize("stdout", [b"", b"[]"])
+def test_an_inspect_that_fails_without_a_word_is_an_error_never_every_container_missing(stderr, stdout):
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME)), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(1, stdout, stderr))])
+    with pytest.raises(ObservationError) as info:
+        HostObserver(fake, [C_NAME]).containers()
+    assert info.value.code == "DOCKER_UNAVAILABLE"
+    assert "exit status 1" in info.value.message
+
+
+def test_a_silent_failed_inspect_never_makes_an_absent_module_in_sync_nor_a_present_one_missing():
+    from driftcheck.compare import Observed
+    from driftcheck.registry import BY_NAME
+    from tests.support.unit import make_module
+
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME)), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(1, b"", b""))])
+    observer = HostObserver(fake, [C_NAME])
+    for desired in ({"state": "absent"}, {"state": "running"}):
+        module = make_module(compose={"project": "p", "service": "s"}, desired=desired,
+                             image=None if desired["state"] == "absent" else {"ref": "lab/app:1"})
+        with pytest.raises(ObservationError) as info:
+            BY_NAME["exists"].run(module, Observed(observer.containers().get(module.container_name)))
+        assert info.value.code == "DOCKER_UNAVAILABLE"
+
+
+@pytest.mark.parametrize("stderr", SILENT)
+def test_an_image_inspect_that_fails_without_a_word_is_an_error_never_image_not_observed(stderr):
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME)), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(0, _inspect(_container()), b"")),
+                   (allowlist.IMAGE_INSPECT_PREFIX, Output(1, b"[]", stderr))])
+    observer = HostObserver(fake, [C_NAME])
+    assert set(observer.containers()) == {C_NAME}
+    with pytest.raises(ObservationError) as info:
+        observer.images()
+    assert info.value.code == "DOCKER_UNAVAILABLE"
+
+
+OTHER_ID = "d" * 64
+
+
+@pytest.mark.parametrize("stderr", [
+    f"Error: No such container: {OTHER_ID}\n".encode(),  # docker 20.10
+    f"Error response from daemon: No such container: {OTHER_ID}\n".encode(),  # docker 28
+    f"Error: No such object: {OTHER_ID}\n".encode(),
+])
+def test_a_container_docker_names_as_missing_is_missing(stderr):
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME), (OTHER_ID, "p-s-2")), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(1, _inspect(_container()), stderr))])
+    assert set(HostObserver(fake, [C_NAME, "p-s-2"]).containers()) == {C_NAME}
+
+
+@pytest.mark.parametrize(("stdout", "stderr", "code"), [
+    # one of the two missing is named, the other left out without a word
+    (b"[]", f"Error: No such container: {OTHER_ID}\n".encode(), "OBSERVATION_INVALID"),
+    # named: an object nobody asked about (a short id, another container)
+    (b"[]", f"Error: No such container: {C_ID[:12]}\nError: No such container: {OTHER_ID}\n".encode(),
+     "OBSERVATION_INVALID"),
+    # a "no such" line beside another complaint: docker failed for another reason too
+    (b"[]", f"Error: No such container: {C_ID}\nError: No such container: {OTHER_ID}\n"
+            "Error response from daemon: i/o timeout\n".encode(), "DOCKER_UNAVAILABLE"),
+    # the wrong kind of object
+    (b"[]", f"Error: No such image: {C_ID}\nError: No such image: {OTHER_ID}\n".encode(), "DOCKER_UNAVAILABLE"),
+    # exit 2, or a signal: never "missing"
+])
+def test_a_failed_inspect_that_does_not_name_each_missing_container_is_an_error(stdout, stderr, code):
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME), (OTHER_ID, "p-s-2")), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(1, stdout, stderr))])
+    with pytest.raises(ObservationError) as info:
+        HostObserver(fake, [C_NAME, "p-s-2"]).containers()
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("rc", [2, 125, 137, -9])
+def test_only_exit_1_can_mean_missing(rc):
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME)), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(rc, b"[]", f"Error: No such container: {C_ID}\n".encode()))])
+    with pytest.raises(ObservationError) as info:
+        HostObserver(fake, [C_NAME]).containers()
+    assert info.value.code == "DOCKER_UNAVAILABLE"
+
+
+@pytest.mark.parametrize("stderr", [
+    f"Error: No such image: {IMAGE_ID}\nError: No such image: lab/app:1\n".encode(),  # docker 20.10
+    (f"Error response from daemon: no such image: {IMAGE_ID}: No such image: {IMAGE_ID}\n"  # docker 28
+     "Error response from daemon: no such image: lab/app:1: No such image: lab/app:1\n").encode(),
+])
+def test_an_image_docker_names_as_missing_is_image_not_observed(stderr):
+    from driftcheck.compare import Observed
+    from driftcheck.registry import BY_NAME
+    from tests.support.unit import make_module
+
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME)), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(0, _inspect(_container()), b"")),
+                   (allowlist.IMAGE_INSPECT_PREFIX, Output(1, b"[]", stderr))])
+    observer = HostObserver(fake, [C_NAME], refs=["lab/app:1"])
+    assert observer.images() == {}
+    module = make_module(compose={"project": "p", "service": "s"})
+    verdict = BY_NAME["image"].run(module, Observed(observer.containers()[C_NAME], observer.images()))
+    assert [w.code for w in verdict.warnings] == ["IMAGE_NOT_OBSERVED", "IMAGE_DIGEST_NOT_VERIFIED"]
+    assert not verdict.changes
+
+
+@pytest.mark.parametrize(("stdout", "stderr"), [
+    # a declared tag (lab/app:1) left out without a word: IMAGE_STALE could not be seen
+    (_images(IMAGE_ID, tags=("lab/app:0",)), b"Error: No such image: lab/app:2\n"),
+    # the running image left out without a word
+    (b"[]", b"Error: No such image: lab/app:1\nError: No such image: lab/app:2\n"),
+    # named: a tag nobody asked about
+    (b"[]", f"Error: No such image: {IMAGE_ID}\nError: No such image: lab/app:1\nError: No such image: "
+            "lab/app:2\nError: No such image: lab/app:3\n".encode()),
+])
+def test_an_image_inspect_that_leaves_an_object_out_without_naming_it_is_invalid(stdout, stderr):
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME)), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(0, _inspect(_container()), b"")),
+                   (allowlist.IMAGE_INSPECT_PREFIX, Output(1, stdout, stderr))])
+    with pytest.raises(ObservationError) as info:
+        HostObserver(fake, [C_NAME], refs=["lab/app:1", "lab/app:2"]).images()
+    assert info.value.code == "OBSERVATION_INVALID"
+
+
+def test_a_declared_tag_found_by_its_repo_tags_and_another_named_missing_is_an_observation():
+    fake = canned([(allowlist.PS_ARGV, Output(0, _ps((C_ID, C_NAME)), b"")),
+                   (allowlist.INSPECT_PREFIX, Output(0, _inspect(_container()), b"")),
+                   (allowlist.IMAGE_INSPECT_PREFIX, Output(1, _images(IMAGE_ID, tags=("lab/app:1",)),
+                                                           b"Error: No such image: docker.io/lab/app:2\n"))])
+    images = HostObserver(fake, [C_NAME], refs=["docker.io/lab/app:1", "docker.io/lab/app:2"]).images()
+    assert set(images) == {IMAGE_ID}

@@ -109,7 +109,8 @@ def test_inspect_records_of_any_field_type_parse_or_are_invalid(records):
 
 # -- the whole pipeline -------------------------------------------------------------------------
 
-FAULTS = [None, None, None, "rc1", "rc127", "garbage", "empty", "truncated", "timeout", "dropped"]
+FAULTS = [None, None, None, "rc1", "rc127", "garbage", "empty", "truncated", "timeout", "dropped", "silent",
+          "silent-empty-list"]
 
 
 def faulty(output: Output, kind: str | None) -> Any:
@@ -121,6 +122,9 @@ def faulty(output: Output, kind: str | None) -> Any:
     return {
         None: output,
         "rc1": Output(1, b"", b"Error response from daemon: boom\n"),
+        # exit 1 without a word: never "every object missing"
+        "silent": Output(1, b"", b""),
+        "silent-empty-list": Output(1, b"[]", b"\n"),
         "rc127": Output(127, b"", b"sh: docker: not found\n"),
         "garbage": Output(0, b'{"not": "json"', b""),
         "empty": Output(0, b"", b""),
@@ -155,11 +159,12 @@ def host_answers(w: dict[str, Any]) -> list[tuple[tuple[str, ...], Output]]:
     }]).encode()
     images = json.dumps([{"Id": w["image_id"], "RepoTags": [w["configured"]], "RepoDigests": []}]
                         if w["image_known"] else []).encode()
+    unknown = f"Error: No such image: {w['image_id']}\n".encode()  # docker names what it was asked for
     return [
         (allowlist.PS_ARGV, Output(0, ps, b"")),
         (allowlist.INSPECT_PREFIX, Output(0, inspect, b"")),
         (allowlist.IMAGE_INSPECT_PREFIX, Output(0 if w["image_known"] else 1, images,
-                                                b"" if w["image_known"] else b"Error: No such image: x\n")),
+                                                b"" if w["image_known"] else unknown)),
     ]
 
 
