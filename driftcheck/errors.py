@@ -50,7 +50,7 @@ def shown(text: str) -> str:
 def one_line(text: str) -> str:
     """The first line of a foreign error message: printable, at most 200 characters, credentials masked."""
     text = text.strip()
-    line = text.splitlines()[0] if text else ""
+    line = text.split("\n")[0].strip() if text else ""
     for pattern, replacement in _CREDENTIALS:
         line = pattern.sub(replacement, line)
     return "".join(c if c.isprintable() else "?" for c in line)[:200]

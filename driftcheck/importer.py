@@ -328,7 +328,7 @@ def _projects(values: list[str]) -> frozenset[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make import", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="make import", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="", help="the inventory name of the host to adopt")
     parser.add_argument("--project", action="append", default=[], metavar="P[,P...]",
                         help="only these compose projects (repeatable, or comma-separated)")

@@ -40,7 +40,7 @@ def parse_listing(host: str, stdout: bytes) -> tuple[ListedContainer, ...]:
     """`docker ps` header and rows -> every container with its compose labels and state."""
     found: list[ListedContainer] = []
     try:
-        lines = [line for line in stdout.decode("utf-8").splitlines() if line.strip()]
+        lines = [line for line in stdout.decode("utf-8").split("\n") if line.strip()]  # never splitlines()
         if not lines or not lines[0].startswith(PS_HEADER):
             raise ValueError("no header")
         for line in lines[1:]:

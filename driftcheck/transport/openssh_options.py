@@ -140,7 +140,7 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
 
 def first_error_line(stderr: str) -> str:
     """ssh's first line that says something (not the @@@ frame of its host-key warning)."""
-    for line in stderr.splitlines():
+    for line in stderr.split("\n"):
         text = line.strip().strip("@").strip()
         if text and not text.startswith("Warning: Permanently added"):
             return one_line(text)

@@ -158,7 +158,7 @@ class Proxy:
             data = os.read(fd, 8192)
         except (OSError, ValueError):
             return ""
-        lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+        lines = [line.strip() for line in data.decode("utf-8", "replace").split("\n") if line.strip()]
         if lines and lines[0].startswith("Traceback "):
             return one_line(lines[-1])  # a Python proxy: its exception, not the traceback's header
         return one_line(lines[0]) if lines else ""

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import labctl
@@ -275,6 +276,29 @@ def test_an_image_inspect_that_fails_without_a_word_is_an_error_never_image_not_
     assert module_codes(run) == {"DOCKER_UNAVAILABLE"}
     assert run.plan["warnings"] == [] and "IMAGE_NOT_OBSERVED" not in run.output
     assert_errors_actionable(run.plan)
+
+
+# -- hostile host data ---------------------------------------------------------------------------
+
+@contextmanager
+def labelled_container(name: str, project: str, service: str) -> Iterator[None]:
+    """A container on the lab host with these compose labels (the daemon refuses odd names, not labels)."""
+    labctl.docker("run", "--detach", "--init", "--name", name, "--label", f"com.docker.compose.project={project}",
+                  "--label", f"com.docker.compose.service={service}", "lab/app:1")
+    try:
+        yield
+    finally:
+        labctl.docker("rm", "--force", name)
+
+
+def test_a_line_separator_in_an_unrelated_containers_label_leaves_the_host_observable(lab, command_log, tmp_path):
+    # docker's JSON leaves U+0085 raw: str.splitlines() cut that `docker ps` row in two, and every
+    # module of the host was OBSERVATION_INVALID
+    with labelled_container("unrelated-odd-1", "unrelated\u0085x", "odd\u0085\u2028\u2029\x1c\x1d\x1e-service"):
+        run = run_suite(tmp_path)
+    assert run.rc == 0, run.output
+    assert set(run.statuses().values()) == {"in_sync"}
+    assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image"]
 
 
 # -- connection dropped -------------------------------------------------------------------------
