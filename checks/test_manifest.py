@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from driftcheck.composehash import ComposeError, check_defines
+from driftcheck.printable import printable
 
 
 def test_manifest(manifest_module):
@@ -20,4 +21,4 @@ def test_manifest(manifest_module):
         try:
             check_defines(Path(manifest_module.compose_file), manifest_module.project, manifest_module.service)
         except ComposeError as exc:
-            pytest.fail(f"{exc.code}: {manifest_module.path}: key 'compose.file': {exc}", pytrace=False)
+            pytest.fail(printable(f"{exc.code}: {manifest_module.path}: key 'compose.file': {exc}"), pytrace=False)

@@ -17,6 +17,7 @@ from driftcheck.errors import ObservationError
 from driftcheck.manifest import Module
 from driftcheck.plan import Problem
 from driftcheck.policy import active_waiver, apply_policy
+from driftcheck.printable import printable
 from driftcheck.registry import BY_NAME
 from driftcheck.session import Observations, RunState
 from driftcheck.verdict import Verdict
@@ -57,7 +58,7 @@ def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectO
         observed = drift_observations.observed_for(check, drift_subject)
     except ObservationError as exc:
         _record(node, "error", {"code": exc.code, "message": exc.message})
-        pytest.fail(f"{exc.code}: {exc.message}", pytrace=False)
+        pytest.fail(printable(f"{exc.code}: {exc.message}"), pytrace=False)
     module = drift_subject if isinstance(drift_subject, Module) else None
 
     def judge() -> None:

@@ -48,6 +48,7 @@ from driftcheck.inventory import HostConfig, load_inventory
 from driftcheck.manifest import PROJECT_RE, Module, discover, parse_module
 from driftcheck.observe import HostObserver
 from driftcheck.options import OPTIONS, RunOptions
+from driftcheck.printable import printable
 from driftcheck.records import (
     COMPOSE_VERSION_LABEL,
     CONFIG_HASH_LABEL,
@@ -285,6 +286,7 @@ def adopt(host: str, view: HostView, modules: list[Module], modules_dir: Path, o
 def run(host: str, inventory: Path, modules_dir: Path, show: Callable[[Path], str], say: Callable[[str], None],
         options: ImportOptions | None = None, observe: Callable[[HostConfig], HostView] = observe_host) -> int:
     options = options or ImportOptions()
+    say = _printable(say)  # labels, names and paths come from the host: never a raw control character
     try:
         hosts = load_inventory(inventory, show(inventory))
     except ManifestError as exc:
@@ -309,6 +311,10 @@ def run(host: str, inventory: Path, modules_dir: Path, show: Callable[[Path], st
     status = adopt(host, view, modules, modules_dir, options, show, say)
     say(f"commands sent: {len(view.commands)} ({'; '.join(_short(c) for c in view.commands)})")
     return status
+
+
+def _printable(say: Callable[[str], None]) -> Callable[[str], None]:
+    return lambda line: say(printable(line))
 
 
 def _short(command: str) -> str:

@@ -21,10 +21,10 @@ from driftcheck import checkrun
 from driftcheck.artifacts import load_previous, partial_dir
 from driftcheck.checkrun import STATE, Recorder, check_name
 from driftcheck.compare import ProjectOnHost
-from driftcheck.errors import ManifestErrors
 from driftcheck.manifest import Module
 from driftcheck.options import FORMATS, OPTIONS, RunOptions
 from driftcheck.plan import new_run_id
+from driftcheck.printable import printable
 from driftcheck.registry import BY_NAME
 from driftcheck.report import Reporter
 from driftcheck.selection import MANIFEST_FILE, requires_manifest
@@ -72,8 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         previous = None if options.compare_path is None else load_previous(options.compare_path)
     except ValueError as exc:
-        raise pytest.UsageError(f"--compare-with={options.compare_with}: {exc}; expected a plan.json, a run "
-                                "folder, or latest") from None
+        raise pytest.UsageError(printable(f"--compare-with={options.compare_with}: {exc}; expected a plan.json, a "
+                                          "run folder, or latest")) from None
     offline = requires_manifest(config.option.markexpr or "")
     worker = hasattr(config, "workerinput")
     now = datetime.now(UTC)
@@ -130,7 +130,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     state = metafunc.config.stash[STATE]
     if state.load_errors:
-        raise pytest.Collector.CollectError(str(ManifestErrors(state.load_errors)))
+        raise pytest.Collector.CollectError("\n".join(printable(str(e)) for e in state.load_errors))
     if offline:
         metafunc.parametrize("manifest_module", [
             pytest.param(m, id=m.name, marks=[pytest.mark.manifest, *(getattr(pytest.mark, t) for t in m.tags)])
@@ -147,8 +147,8 @@ def _marks(state: RunState, check: str, subject: Subject) -> list[pytest.MarkDec
         marks += [getattr(pytest.mark, t) for t in subject.tags]
         waiver = subject.waiver(check)
         if waiver is not None and not waiver.expired(state.started.date()):
-            marks.append(pytest.mark.skip(reason=f"ignored: {waiver.reason}"
-                                          + (f" (until {waiver.until})" if waiver.until else "")))
+            marks.append(pytest.mark.skip(reason=printable(f"ignored: {waiver.reason}"
+                                                    + (f" (until {waiver.until})" if waiver.until else ""))))
     return marks
 
 

@@ -14,6 +14,7 @@ import pytest
 from driftcheck import codes
 from driftcheck.artifacts import discard_run, partial_dir, prepare_run, to_json, write_run
 from driftcheck.plan import Plan, RunError, build_plan, iso
+from driftcheck.printable import printable
 from driftcheck.session import SIGNAL_NAMES, RunState
 from driftcheck.summary import summary_lines
 
@@ -63,10 +64,10 @@ def _manifest_summary(terminalreporter: pytest.TerminalReporter, state: RunState
     terminalreporter.ensure_newline()  # after the progress dots, before the section's rule
     terminalreporter.section("driftcheck validate")
     for error in state.load_errors:
-        terminalreporter.write_line(f"INVALID  {error.code}: {error}", red=True)
+        terminalreporter.write_line(printable(f"INVALID  {error.code}: {error}"), red=True)
     for warning in state.load_warnings:
-        terminalreporter.write_line(f"WARNING  {warning}; a run from this machine stops there ({warning.code})",
-                                    yellow=True)
+        terminalreporter.write_line(printable(f"WARNING  {warning}; a run from this machine stops there "
+                                              f"({warning.code})"), yellow=True)
     failed = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
     passed = len(terminalreporter.stats.get("passed", []))
     problems = len(state.load_errors) or failed

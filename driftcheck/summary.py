@@ -3,13 +3,16 @@
 An aligned table (module, host, status, changes), one row per module and one line per change,
 then the run-level errors, what changed since --compare-with, and a one-line total. Each line is
 a list of (text, colour) segments: only the status cell and error lines carry a colour, and the
-terminal writer drops colour where it does not belong (not a TTY, NO_COLOR).
+terminal writer drops colour where it does not belong (not a TTY, NO_COLOR). Every value taken
+from the plan (the host's, a manifest's, an earlier plan's) is made printable here: the plan keeps
+it exact, the terminal shows its control characters as escapes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from driftcheck.printable import printable
 from driftcheck.verdict import shown
 
 LABELS = {"in_sync": "in sync", "drift": "DRIFT", "error": "ERROR"}
@@ -26,12 +29,12 @@ def _changes(module: dict[str, Any]) -> list[str]:
     items += [f"warning {w['code']}" for w in module["warnings"]]  # its message is in the plan
     items += [f"ignored test_{i['check']}: {i['reason']}" + (f" (until {i['until']})" if i.get("until") else "")
               for i in module.get("ignored", [])]
-    return items or ["-"]
+    return [printable(item) for item in items] or ["-"]
 
 
 def table(plan: dict[str, Any]) -> list[Line]:
     """The per-module table: a header, then each module's row and its further changes below it."""
-    rows = [(str(m["module"]), str(m["host"]), m["status"], _changes(m)) for m in plan["modules"]]
+    rows = [(printable(str(m["module"])), printable(str(m["host"])), m["status"], _changes(m)) for m in plan["modules"]]
     width_module = max([len(r[0]) for r in rows] + [len(HEADER[0])])
     width_host = max([len(r[1]) for r in rows] + [len(HEADER[1])])
     width_status = max(len(label) for label in [*LABELS.values(), HEADER[2]])
@@ -52,12 +55,12 @@ def summary_lines(plan: dict[str, Any]) -> list[Line]:
         if e["module"] is None:
             where = f"{e['file']}: {e['key']}: " if e.get("file") and e.get("key") else \
                 f"{e['file']}: " if e.get("file") else ""
-            lines.append([("ERROR", "red"), (f" {e['code']}: {where}{e['message']}", None)])
+            lines.append([("ERROR", "red"), (printable(f" {e['code']}: {where}{e['message']}"), None)])
     if "since" in plan:
         since = plan["since"]
-        lines.append([(f"since {since['run_id']}: {len(since['new'])} new, {len(since['resolved'])} resolved, "
-                       f"{len(since['unchanged'])} unchanged", None)])
-        lines += [[(f"  {kind:<9}{item['module']} {item['code']}", None)]
+        lines.append([(f"since {printable(str(since['run_id']))}: {len(since['new'])} new, "
+                       f"{len(since['resolved'])} resolved, {len(since['unchanged'])} unchanged", None)])
+        lines += [[(printable(f"  {kind:<9}{item['module']} {item['code']}"), None)]
                   for kind in ("new", "resolved") for item in since[kind]]
     lines.append(total(plan))
     return lines

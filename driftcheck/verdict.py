@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftcheck.codes import CODES, Code
+from driftcheck.printable import printable
 
 #: a desired or observed value: a string, a number, a list of strings, or nothing
 Value = str | int | tuple[str, ...] | None
@@ -81,9 +82,9 @@ class Verdict:
                    tuple(Warning.from_json(w) for w in data["warnings"]))
 
     def failure(self) -> str:
-        """The check's failure message: one line per change."""
-        return "\n".join(f"{c.code} {c.field}: desired {shown(c.desired)}, observed {shown(c.observed)}"
-                         + (f" ({c.message})" if c.message else "") for c in self.changes)
+        """The check's failure message: one line per change, made printable (pytest shows it on the terminal)."""
+        return "\n".join(printable(f"{c.code} {c.field}: desired {shown(c.desired)}, observed {shown(c.observed)}"
+                                   + (f" ({c.message})" if c.message else "")) for c in self.changes)
 
 
 def shown(value: Value) -> str:

@@ -280,6 +280,10 @@ def test_an_image_inspect_that_fails_without_a_word_is_an_error_never_image_not_
 
 # -- hostile host data ---------------------------------------------------------------------------
 
+PWN = "\x1b]0;pwned\x07"  # retitles the terminal
+ERASE = "\x1b[2K\x1b[1A"  # erases a line and moves up: a forged "in sync" row could follow
+
+
 @contextmanager
 def labelled_container(name: str, project: str, service: str) -> Iterator[None]:
     """A container on the lab host with these compose labels (the daemon refuses odd names, not labels)."""
@@ -299,6 +303,25 @@ def test_a_line_separator_in_an_unrelated_containers_label_leaves_the_host_obser
     assert run.rc == 0, run.output
     assert set(run.statuses().values()) == {"in_sync"}
     assert [c[0] for c in logged_commands()] == ["ps", "inspect", "image"]
+
+
+def test_escape_sequences_in_a_hosts_labels_never_reach_the_terminal_raw(lab, command_log, tmp_path):
+    with labelled_container("home-platform-intruder-1", "home-platform", f"intruder{PWN}{ERASE}"):
+        run = run_suite(tmp_path, "-rf", "--tb=short")
+        modules = tmp_path / "imported"
+        done = subprocess.run([sys.executable, "-m", "driftcheck.importer", "--host=rs2000",
+                               f"--inventory={labctl.INVENTORY}", f"--modules-dir={modules}",
+                               "--project=home-platform"], cwd=REPO, capture_output=True, text=True, check=False)
+    assert run.rc == 1, run.output
+    assert run.codes()["orphans@rs2000/home-platform"] == ["ORPHAN_CONTAINER"]
+    # the plan keeps the exact value; the terminal shows it escaped, in the failure lines too
+    [orphan] = [c for c in run.plan["changes"] if c["code"] == "ORPHAN_CONTAINER"]
+    assert f"intruder{PWN}{ERASE}" in orphan["message"]
+    for text in (run.output, done.stdout + done.stderr):
+        assert "\x1b" not in text and "\x07" not in text, text
+    assert "intruder\\x1b]0;pwned\\x07\\x1b[2K\\x1b[1A" in run.output, run.output
+    # make import: the service cannot become a module (its name is no compose service name); it says so, escaped
+    assert "intruder\\x1b]0;pwned\\x07\\x1b[2K\\x1b[1A" in done.stdout, done.stdout + done.stderr
 
 
 # -- connection dropped -------------------------------------------------------------------------

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
+from .harness import HOST, PROJECT
+
 TOTAL_RE = re.compile(r"^\d+ modules: .*; exit (\d+)$", re.MULTILINE)
 
 
@@ -58,3 +62,60 @@ def test_unwritable_reports_folder_json_plan_and_total_say_exit_2(lab):
     assert (printed["exit_code"], totals) == (2, ["2"]), (
         f"the process exits 2 but the printed plan says exit_code {printed['exit_code']} and the total line "
         f"says exit {totals}")
+
+
+# -- escape sequences from a host or a file never reach the terminal raw -------------------------
+
+PWN = "\x1b]0;pwned\x07"  # retitles the terminal
+ERASE = "\x1b[2K\x1b[1A"  # erases a line and moves up: a forged row could follow
+RAW = ("\x1b", "\x07", "\x9b", "\x85", "\u202e")
+
+
+def assert_nothing_raw(run) -> None:
+    for char in RAW:
+        assert char not in run.stdout and char not in run.stderr, (char, run.output)
+
+
+def test_escape_sequences_in_labels_names_images_waivers_and_a_compared_plan_are_shown_escaped(lab):
+    lab.module("in-sync")
+    lab.module("wrong-tag", image={"ref": "lab/app:2"})
+    lab.module("waived", ignore=[{"check": "image", "reason": f"PLAT-7{ERASE}\u202e"}])
+    lab.serve("in-sync", "wrong-tag", "waived")
+    containers = json.loads((lab.stub_dir / "containers.json").read_text())
+    by_name = {c["Name"].lstrip("/"): c for c in containers}
+    by_name["drift-lab-in-sync-1"]["Config"]["Image"] = f"lab/app:1{PWN}"
+    by_name["drift-lab-wrong-tag-1"]["Config"]["Labels"]["com.docker.compose.service"] = f"wrong-tag{ERASE}"
+    orphan = json.loads(json.dumps(by_name["drift-lab-in-sync-1"]))
+    orphan["Id"], orphan["Name"] = "e" * 64, f"/drift-lab-evil{ERASE}-1"
+    orphan["Config"]["Labels"]["com.docker.compose.service"] = f"evil{PWN}\x9b2J"
+    lab.write_json("containers.json", [*containers, orphan])
+    tampered = lab.root / "tampered.json"
+    tampered.write_text(json.dumps({"run_id": PWN + ERASE, "changes": []}))
+    run = lab.run("-rfs", "--tb=short", f"--compare-with={tampered}")
+    assert run.rc == 1, run.output
+    assert_nothing_raw(run)
+    # the table, pytest's failure lines, the skip reason and the since line show them escaped
+    for shown in ("lab/app:1\\x1b]0;pwned\\x07", "wrong-tag\\x1b[2K\\x1b[1A", "drift-lab-evil\\x1b[2K\\x1b[1A-1",
+                  "evil\\x1b]0;pwned\\x07\\x9b2J", "PLAT-7\\x1b[2K\\x1b[1A\\u202e",
+                  "since \\x1b]0;pwned\\x07\\x1b[2K\\x1b[1A: "):
+        assert shown in run.stdout, (shown, run.output)
+    assert "IMAGE_TAG_MISMATCH image.ref: desired lab/app:1, observed lab/app:1\\x1b]0;pwned\\x07" in run.stdout
+    # the plan keeps the exact values
+    observed = {(c["module"], c["code"]): c["observed"] for c in run.plan["changes"]}
+    assert observed[("in-sync", "IMAGE_TAG_MISMATCH")] == f"lab/app:1{PWN}"
+    assert observed[("wrong-tag", "SERVICE_LABEL_MISMATCH")] == f"wrong-tag{ERASE}"
+    assert observed[(f"orphans@{HOST}/{PROJECT}", "ORPHAN_CONTAINER")] == f"drift-lab-evil{ERASE}-1"
+    assert run.plan["since"]["run_id"] == PWN + ERASE
+
+
+@pytest.mark.parametrize("args", [(), ("-m", "manifest")], ids=["run", "validate"])
+def test_escape_sequences_in_a_manifest_are_shown_escaped_in_its_error(lab, args):
+    lab.module("in-sync")
+    lab.module_text("wrong-tag", json.dumps({
+        "schema_version": 2, "name": "wrong-tag", "host": HOST, "compose": {"project": PROJECT, "service": "x"},
+        "image": {"ref": f"lab/app:1{PWN}"}, f"colour{ERASE}": "blue"}))
+    lab.serve("in-sync")
+    run = lab.run(*args)
+    assert run.rc == 2, run.output
+    assert_nothing_raw(run)
+    assert "colour\\x1b[2K\\x1b[1A" in run.stdout, run.output

@@ -17,11 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftcheck import allowlist
+from driftcheck.codes import CODES
 from driftcheck.compare import Observed, ProjectOnHost
-from driftcheck.errors import one_line
+from driftcheck.errors import ObservationError, one_line
 from driftcheck.observe import HostObserver, parse_inspect, parse_listing
+from driftcheck.printable import printable
 from driftcheck.records import Output
 from driftcheck.registry import BY_NAME
+from driftcheck.summary import plain, summary_lines
+from driftcheck.verdict import Change, Verdict
 from tests.support.unit import calls, canned, make_module, plan_json
 
 SETTINGS = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -34,6 +38,11 @@ CONTROLS = ("".join(map(chr, range(0x20))) + "\x7f" + "".join(map(chr, range(0x8
             + "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: escape sequences a hostile host would use: retitle the terminal, erase lines and forge rows
 SEQUENCES = ["\x1b]0;pwned\x07", "\x1b[2K\x1b[1A", "\x1b[32min sync\x1b[0m", "\x9b2J", "\u202egnp.exe"]
+
+def _terminal_safe(text: str) -> bool:
+    """Nothing a terminal would obey: every character prints as itself (line breaks between lines aside)."""
+    return all(line.isprintable() for line in text.split("\n"))
+
 
 hostile_char = st.sampled_from(SEPARATORS + CONTROLS)
 #: a value with at least one hostile character (so it never equals a clean name), and no "," (docker
@@ -151,6 +160,19 @@ def test_hostile_host_data_parses_and_the_plan_keeps_every_value_exactly(w):
     assert "org.example.note" not in text
 
 
+@SETTINGS
+@given(world)
+def test_hostile_host_data_never_reaches_the_terminal_raw(w):
+    plan, verdicts = _run(w)
+    terminal = [plain(line) for line in summary_lines(plan)] + [v.failure() for v in verdicts]
+    assert all(_terminal_safe(text) for text in terminal), (w, terminal)
+    # each hostile value the plan shows is on the terminal, escaped
+    shown = "\n".join(terminal)
+    for value in [w["image"], w["network"], *w["orphans"]]:
+        if value is not None:
+            assert printable(value) in shown, (value, shown)
+
+
 @pytest.mark.parametrize("separator", list(SEPARATORS))
 def test_one_separator_in_an_unrelated_label_leaves_the_listing_whole(separator):
     containers = [_container(1, "p-s-1", "p", "s"), _container(2, "other-1", f"q{separator}x", f"s{separator}")]
@@ -170,4 +192,89 @@ def test_nothing_in_driftcheck_splits_host_or_file_text_with_splitlines():
                  for number, line in enumerate(path.read_text().split("\n"), 1)
                  if re.search(r"\.splitlines\(", line)]
     assert offenders == []
+
+
+# -- escape sequences never reach a terminal raw --------------------------------------------------
+
+PWN = "\x1b]0;pwned\x07"
+ERASE = "\x1b[2K\x1b[1A"
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    (PWN, "\\x1b]0;pwned\\x07"),
+    (ERASE, "\\x1b[2K\\x1b[1A"),
+    ("in\x9b2Jsync\x7f", "in\\x9b2Jsync\\x7f"),
+    ("a\nb\rc\td\x85e\u2028f\u2029", "a\\x0ab\\x0dc\\x09d\\x85e\\u2028f\\u2029"),
+    ("\u202egnp.exe\u2066x\u2069\u200f", "\\u202egnp.exe\\u2066x\\u2069\\u200f"),
+    ("plain text, ünïcode and 🐳 stay", "plain text, ünïcode and 🐳 stay"),
+    ("\U000e0001tag", "\\U000e0001tag"),
+])
+def test_printable_escapes_every_control_visibly_and_keeps_the_rest(raw, shown):
+    assert printable(raw) == shown
+    assert printable(shown) == shown and shown.isprintable()
+
+
+@pytest.mark.parametrize("char", list(SEPARATORS + CONTROLS))
+def test_printable_leaves_no_control_or_separator(char):
+    assert printable(f"a{char}b").isprintable()
+
+
+def test_the_summary_shows_host_and_file_values_escaped_and_the_plan_keeps_them():
+    hostile_change = {"code": "SERVICE_LABEL_MISMATCH", "field": "compose.service", "desired": "s",
+                      "observed": f"s{ERASE}"}
+    checks = [
+        {"module": "m", "host": "h", "container": "p-s-1", "check": "labels", "outcome": "failed",
+         "changes": [hostile_change], "warnings": [], "error": None},
+        {"module": "n", "host": "h", "container": "p-n-1", "check": "state", "outcome": "error", "changes": [],
+         "warnings": [], "error": {"code": "DOCKER_UNAVAILABLE", "message": f"docker said {PWN}; try again"}},
+        {"module": "w", "host": "h", "container": "p-w-1", "check": "ports", "outcome": "skipped", "changes": [],
+         "warnings": [], "error": None, "ignored": {"check": "ports", "reason": f"PLAT-1{ERASE}", "until": None}},
+    ]
+    # a tampered --compare-with plan: its run id (its modules and codes show only when they match this run's)
+    previous = {"run_id": PWN, "changes": [{"module": f"gone{ERASE}", "code": f"X{PWN}", "field": "f"}]}
+    plan = plan_json(checks, [{"code": "MANIFEST_INVALID", "message": f"unknown key {PWN}", "file": f"m{ERASE}/y",
+                               "key": f"k{PWN}"}], pytest_status=1, previous=previous)
+    assert plan["since"]["run_id"] == PWN and plan["changes"][0]["observed"] == f"s{ERASE}"  # exact in the plan
+    text = "\n".join(plain(line) for line in summary_lines(plan))
+    assert _terminal_safe(text), text
+    for escaped in ("since \\x1b]0;pwned\\x07:", "s\\x1b[2K\\x1b[1A", "docker said \\x1b]0;pwned\\x07",
+                    "PLAT-1\\x1b[2K", "m\\x1b[2K\\x1b[1A/y: k\\x1b]0;pwned\\x07: unknown key"):
+        assert escaped in text, (escaped, text)
+
+
+def test_a_checks_failure_lines_are_escaped_one_line_per_change():
+    verdict = Verdict((Change(CODES["IMAGE_TAG_MISMATCH"], "image.ref", "lab/app:1", f"lab/app:1{PWN}"),
+                       Change(CODES["ORPHAN_CONTAINER"], "container", None, "x", f"service o{ERASE}; no module")))
+    lines = verdict.failure().split("\n")
+    assert lines == ["IMAGE_TAG_MISMATCH image.ref: desired lab/app:1, observed lab/app:1\\x1b]0;pwned\\x07",
+                     "ORPHAN_CONTAINER container: desired (none), observed x (service o\\x1b[2K\\x1b[1A; no module)"]
+
+
+def test_import_says_host_values_escaped(tmp_path):
+    from driftcheck.importer import HostView, run
+    from driftcheck.records import ContainerObservation, ListedContainer
+
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text("hosts:\n  rs2000:\n    connection: local://\n")
+    labels = (("com.docker.compose.project", "p"), ("com.docker.compose.service", "app"),
+              ("com.docker.compose.project.config_files", f"/srv/{PWN}{ERASE}/compose.yaml"))
+    app = ContainerObservation("p-app-1", "1" * 64, "running", "lab/app:1", IMAGE_ID, labels)
+    weird = ContainerObservation("p-odd-1", "2" * 64, "running", f"not a ref{PWN}", IMAGE_ID,
+                                 (("com.docker.compose.project", "p"), ("com.docker.compose.service", "odd")))
+    listing = tuple(ListedContainer(c.id, c.name, "p", c.label("com.docker.compose.service") or "")
+                    for c in (app, weird))
+    said: list[str] = []
+    status = run("rs2000", inventory, tmp_path / "modules", str, said.append,
+                 observe=lambda config: HostView({c.name: c for c in (app, weird)}, listing, ("docker ps",)))
+    assert status == 0, said
+    assert all(line.isprintable() for line in said), said
+    assert any("/srv/\\x1b]0;pwned\\x07\\x1b[2K\\x1b[1A/compose.yaml" in line for line in said), said
+    assert any("not a ref\\x1b]0;pwned\\x07" in line for line in said), said
+
+    def unreachable(config):
+        raise ObservationError("rs2000", "HOST_UNREACHABLE", f"ssh said {ERASE}")
+
+    said = []
+    assert run("rs2000", inventory, tmp_path / "other", str, said.append, observe=unreachable) == 2
+    assert said == ["ERROR HOST_UNREACHABLE: ssh said \\x1b[2K\\x1b[1A"]
 
