@@ -155,9 +155,11 @@ def local_compose(file: Path, project: str, service: str, project_dir: str | Non
     if mode.startswith("service:") and network_mode.startswith("container:"):
         data = yaml.safe_load(rendered)
         data["services"][service]["network_mode"] = network_mode
-        value = _hash_of(yaml.safe_dump(data, sort_keys=False), project, where, service, file.parent).get(service,
-                                                                                                       value)
-        mode = network_mode
+        rehashed = _hash_of(yaml.safe_dump(data, sort_keys=False), project, where, service, file.parent).get(service)
+        if rehashed is None:  # never the service:X hash in its place: Compose hashed container:<id>
+            raise ComposeError(f"`docker-compose config --hash {service}` printed no hash for {service!r} with "
+                               f"network_mode {network_mode}")
+        value, mode = rehashed, network_mode
     return LocalCompose(value, compose_version(), mode)
 
 

@@ -139,3 +139,22 @@ def test_a_compose_that_prints_no_version_is_an_error_never_every_hash_not_compa
             composehash.compose_version()
     finally:
         composehash.compose_version.cache_clear()
+
+
+def test_a_rehash_with_the_containers_network_that_prints_nothing_is_an_error(tmp_path, monkeypatch):
+    # The hash of a `network_mode: service:X` service is computed again with the observed
+    # container:<id>; when that second call printed nothing, the first hash (with service:X, never the
+    # container's) was compared as if it were Compose's.
+    from driftcheck import composehash
+
+    (tmp_path / "compose.yaml").write_text(RELATIVE)
+    real = composehash._hash_of
+
+    def silent_for_one_service(rendered, project, project_dir, service, cwd):
+        return real(rendered, project, project_dir, service, cwd) if service == "*" else {}
+
+    monkeypatch.setattr(composehash, "_hash_of", silent_for_one_service)
+    composehash._rendered.cache_clear()
+    with pytest.raises(ComposeError, match="printed no hash"):
+        local_compose(tmp_path / "compose.yaml", "p", "side", None, "container:" + "a" * 64)
+    composehash._rendered.cache_clear()
