@@ -208,7 +208,7 @@ def free_port() -> int:
 #: Faults the lab's `docker` wrapper can inject: write one of these words into
 #: lab/run/faults/<ps|inspect|image|all> (the docker subcommand it applies to, or every one).
 FAULT_MODES = ("hang", "garbage", "empty", "truncate", "no-cli", "daemon-down", "denied", "drop", "drop-once",
-               "silent")
+               "silent", "name-one")
 #: A socket path no daemon listens on ("daemon down") and one the lab user may not open.
 NO_DAEMON_SOCK = FAULTS / "no-daemon.sock"
 DENIED_SOCK = FAULTS / "denied.sock"
@@ -244,6 +244,7 @@ case "$fault" in
   garbage) echo '{{"not": "json"'; exit 0 ;;
   empty) exit 0 ;;
   silent) exit 1 ;;
+  name-one) for last in "$@"; do :; done; echo '[]'; echo "Error: No such object: $last" >&2; exit 1 ;;
   truncate) {REAL_DOCKER} "$@" | head -c 300; exit 0 ;;
   no-cli) exec /nonexistent/docker "$@" ;;
   daemon-down) export DOCKER_HOST=unix://{NO_DAEMON_SOCK} ;;

@@ -278,6 +278,20 @@ def test_an_image_inspect_that_fails_without_a_word_is_an_error_never_image_not_
     assert_errors_actionable(run.plan)
 
 
+@pytest.mark.parametrize("command", ["inspect", "image"])
+def test_an_inspect_that_names_one_missing_object_and_leaves_out_the_others_is_observation_invalid(
+        lab, command_log, tmp_path, command):
+    # exit 1, "[]", and "No such object" for the last argument only: the others were left out unnamed
+    with fault(command, "name-one"):
+        run = run_suite(tmp_path)
+    assert run.rc == 2, run.output
+    errors = {m["module"]: m["error"]["code"] for m in run.plan["modules"] if m["error"]}
+    assert set(errors.values()) == {"OBSERVATION_INVALID"}
+    assert set(run.statuses()) - set(errors) == ({"legacy-wiki"} if command == "image" else set())
+    assert "without naming them missing" in run.plan["errors"][0]["message"]
+    assert run.plan["changes"] == [] and run.plan["warnings"] == []
+
+
 # -- hostile host data ---------------------------------------------------------------------------
 
 PWN = "\x1b]0;pwned\x07"  # retitles the terminal
