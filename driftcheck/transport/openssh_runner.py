@@ -3,25 +3,28 @@
 The master starts on first use in the foreground of its own process group (our child, so its pid
 is known and only it is stopped), with its socket in a private temp dir (mode 0700, a short path);
 every command is a `ssh -S <socket>` client with the allowlisted command line as its only remote
-command, bounded by the host's timeout and the output cap. close() sends `ssh -O exit`, reaps the
-master and removes the dir. The options and ssh's error words are in openssh_options.
+command, bounded by the host's timeout and the output cap. close() sends `ssh -O exit`, waits for
+the master and removes the dir. The options and ssh's error words are in openssh_options.
+
+Every ssh process (the master, each client, `-O exit`) is started by procgroup in its own process
+group, and that whole group is killed when it is done with: at a timeout, at close(), on a signal
+or at interpreter exit. So a ProxyCommand, a ProxyJump hop or a `Match exec` command that ssh
+started never outlives the run, even one that ignores the hangup ssh sends it.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import selectors
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
 
-from driftcheck import codes
+from driftcheck import codes, procgroup
 from driftcheck.allowlist import check_argv
 from driftcheck.errors import ConnectionDropped, ObservationError, one_line
 from driftcheck.inventory import HostConfig
@@ -106,8 +109,8 @@ class OpenSSHRunner:
             errors = os.path.join(self.dir, "stderr")
             with open(os.open(errors, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as err:
                 try:
-                    master = subprocess.Popen(master_argv(cfg, self.config_file, self.socket), stdin=subprocess.DEVNULL,
-                                              stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+                    master = procgroup.start(master_argv(cfg, self.config_file, self.socket),
+                                             stdout=subprocess.DEVNULL, stderr=err)
                 except OSError as exc:
                     raise ObservationError(cfg.name, codes.HOST_UNREACHABLE, f"cannot start the OpenSSH client "
                                            f"`ssh`: {one_line(str(exc)) or type(exc).__name__}; install "
@@ -124,10 +127,10 @@ class OpenSSHRunner:
         cfg = self.config
         deadline = time.monotonic() + cfg.timeout
         while True:
-            status = master.poll()
-            if status is not None:
+            if procgroup.exited(master):
+                procgroup.kill_group(master)  # and whatever it started (a ProxyCommand)
                 with open(errors, encoding="utf-8", errors="replace") as handle:
-                    raise connect_error(cfg, handle.read(), status)
+                    raise connect_error(cfg, handle.read(), master.returncode or 0)
             if os.path.exists(self.socket):
                 return
             if time.monotonic() >= deadline:
@@ -143,7 +146,7 @@ class OpenSSHRunner:
         command = shlex.join(args)
         self.connect()
         master = self.master
-        if master is None or master.poll() is not None:
+        if master is None or procgroup.exited(master):
             raise ConnectionDropped(self.host, f"the SSH connection was lost before `{short(command)}`; "
                                     "check the host's sshd and the network")
         rc, out, err = self._exec(client_argv(self.config, "/dev/null", self.socket, command=command), command)
@@ -156,83 +159,47 @@ class OpenSSHRunner:
     def _master_died(self) -> bool:
         master = self.master
         deadline = time.monotonic() + DROP_GRACE
-        while master is not None and time.monotonic() < deadline:
-            if master.poll() is not None:
-                return True
-            time.sleep(0.02)
-        return master is None or master.poll() is not None
+        return master is None or procgroup.wait_exit(master, deadline)
 
     def _exec(self, argv: list[str], command: str) -> tuple[int, bytes, bytes]:
         """Run one ssh client: stdin /dev/null, output capped, killed with its group at the deadline."""
         cfg = self.config
         deadline = time.monotonic() + cfg.timeout
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True)
+            proc = procgroup.start(argv)
         except OSError as exc:
             raise ObservationError(cfg.name, codes.HOST_UNREACHABLE, f"cannot start the OpenSSH client `ssh`: "
                                    f"{one_line(str(exc)) or type(exc).__name__}; install openssh-client, or use "
                                    "paramiko://") from exc
-        assert proc.stdout is not None and proc.stderr is not None
-        chunks = {proc.stdout: bytearray(), proc.stderr: bytearray()}
-        with selectors.DefaultSelector() as selector:
-            for stream in chunks:
-                selector.register(stream, selectors.EVENT_READ)
-            try:
-                while selector.get_map():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise timed_out(cfg, command)
-                    for key, _ in selector.select(min(left, 0.5)):
-                        data = os.read(key.fd, 65536)
-                        if not data:
-                            selector.unregister(key.fileobj)
-                        chunks[key.fileobj] += data  # type: ignore[index]
-                    if sum(len(c) for c in chunks.values()) > MAX_OUTPUT:
-                        raise too_much_output(cfg)
-                rc = proc.wait(max(deadline - time.monotonic(), 0.001))
-            except subprocess.TimeoutExpired as exc:
-                _kill_group(proc)
-                raise timed_out(cfg, command) from exc
-            except BaseException:
-                _kill_group(proc)
-                raise
-            finally:
-                proc.stdout.close()
-                proc.stderr.close()
-        return rc, bytes(chunks[proc.stdout]), bytes(chunks[proc.stderr])
+        try:
+            return procgroup.communicate(proc, deadline, cap=MAX_OUTPUT)
+        except procgroup.Deadline:
+            raise timed_out(cfg, command) from None
+        except procgroup.TooMuchOutput:
+            raise too_much_output(cfg) from None
 
     def close(self) -> None:
         with self._lock:
             self._stop()
 
     def _stop(self) -> None:
-        """`ssh -O exit`, then the master reaped (killed if it lingers) and the private dir removed."""
+        """`ssh -O exit`, then the master's whole group killed (at once if it lingers) and the dir removed."""
         master, self.master = self.master, None
         _LIVE.discard(self)
         if master is not None:
             told = False
-            if master.poll() is None and self.dir is not None and os.path.exists(self.socket):
+            if not procgroup.exited(master) and self.dir is not None and os.path.exists(self.socket):
                 try:
-                    told = subprocess.run(client_argv(self.config, "/dev/null", self.socket, "-O", "exit"),
-                                          stdin=subprocess.DEVNULL, capture_output=True, timeout=EXIT_GRACE,
-                                          check=False).returncode == 0
-                except (OSError, subprocess.TimeoutExpired):
+                    told = procgroup.communicate(procgroup.start(client_argv(self.config, "/dev/null", self.socket,
+                                                                             "-O", "exit")),
+                                                 time.monotonic() + EXIT_GRACE)[0] == 0
+                except (OSError, procgroup.Deadline):
                     pass
-            try:
-                master.wait(EXIT_GRACE if told else 0)
-            except subprocess.TimeoutExpired:
-                _kill_group(master)  # still logging in, or deaf to -O exit
+            if told:
+                procgroup.wait_exit(master, time.monotonic() + EXIT_GRACE)
+            # Still logging in, deaf to -O exit, or gone: its group goes, with a ProxyCommand or
+            # `Match exec` child that stayed behind.
+            procgroup.kill_group(master)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill one ssh we started and its children (a ProxyJump hop), then reap it."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the group is it and its children
-        except ProcessLookupError:
-            pass
-    proc.wait()

@@ -4,6 +4,7 @@ paramiko://, over one connection per host and run, with host keys from hosts.yam
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -179,6 +180,55 @@ def test_connection_dropped_again_is_host_unreachable(lab, command_log, tmp_path
     assert module_codes(run) == {"HOST_UNREACHABLE"}
     assert "lost again after one reconnect" in run.plan["errors"][0]["message"]
     assert_errors_actionable(run.plan)
+
+
+# -- local commands of ssh (ProxyCommand, Match exec): bounded, killed with ssh's process group -------
+
+
+def marker_processes(marker: str) -> list[str]:
+    """Processes whose command line holds marker (the `sleep <marker>` a ProxyCommand or Match exec started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if marker.encode() in argv:
+            found.append(f"{entry.name}: {b' '.join(argv).decode(errors='replace')}")
+    return found
+
+
+def fresh_marker() -> str:
+    """A sleep duration no other process on this machine uses, to find what a test started."""
+    return f"{3000 + secrets.randbelow(1000)}.{secrets.randbelow(10**6)}"
+
+
+@pytest.mark.parametrize("local_command", ["ProxyCommand", "Match exec"])
+def test_a_local_command_of_ssh_that_hangs_is_cut_at_the_timeout_and_leaves_nothing(lab, command_log, tmp_path,
+                                                                                   local_command):
+    marker = fresh_marker()
+    user_config = tmp_path / "ssh_config"
+    user_config.write_text(f"Host *\n  ProxyCommand sh -c 'trap \"\" HUP TERM; sleep {marker}'\n"
+                           if local_command == "ProxyCommand" else
+                           f"Match exec \"trap '' HUP TERM; sleep {marker}\"\n  User driftlab\n")
+    run = run_suite(tmp_path, inventory=write_ssh_inventory(tmp_path / "hosts.yaml", ssh_config=str(user_config),
+                                                            timeout=2))
+    assert_all_error(run, "HOST_UNREACHABLE")
+    assert run.plan["hosts"][0]["seconds"] <= 2 + 1.5
+    assert marker_processes(marker) == []
+    assert logged_commands() == []
+
+
+def test_a_proxycommand_child_that_ignores_the_hangup_ends_with_the_run(lab, command_log, tmp_path):
+    """ssh -O exit ends the master, which sends its ProxyCommand a SIGHUP; what ignores it dies with the group."""
+    marker = fresh_marker()
+    user_config = tmp_path / "ssh_config"
+    user_config.write_text(f"Host *\n  ProxyCommand sh -c '(trap \"\" HUP TERM; exec sleep {marker} </dev/null "
+                           ">/dev/null 2>&1) & exec busybox nc %h %p'\n")
+    run = run_suite(tmp_path, inventory=write_ssh_inventory(tmp_path / "hosts.yaml", ssh_config=str(user_config)))
+    assert run.rc == 0, run.output
+    assert set(run.statuses().values()) == {"in_sync"}
+    assert marker_processes(marker) == []
 
 
 # -- ProxyJump through a bastion, Include and Match in the user's ssh config ------------------------

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +24,7 @@ from driftcheck.transport.openssh_options import first_error_line, forced_option
 from driftcheck.transport.openssh_runner import OpenSSHRunner
 from driftcheck.transport.recording import Transport
 from driftcheck.transport.runners import open_runner
+from tests.support.processes import gone, wait_for
 
 #: A stand-in for OpenSSH: logs its argv, then acts as the master or a client as FAKE_SSH_MODE says.
 FAKE_SSH = r"""#!PYTHON
@@ -48,7 +52,14 @@ if "ControlMaster=yes" in opts:
     if mode in errors:
         sys.stderr.write(errors[mode])
         sys.exit(255)
-    if mode == "slowlogin":
+    if mode.startswith("proxy"):
+        # a ProxyCommand (or Match exec) child in ssh's group that ignores the hangup ssh sends it
+        import subprocess
+        child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGHUP, "
+                                  "signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        open(os.path.join(state, "proxy.pid"), "w").write(f"{os.getpid()} {child.pid}\n")
+    if mode in ("slowlogin", "proxy-slowlogin"):
         time.sleep(60)
     open(os.path.join(state, "master.pid"), "w").write(str(os.getpid()))
     open(path, "w").close()  # "listening"
@@ -248,3 +259,74 @@ def test_a_dropped_master_is_reconnected_once_by_the_transport(fake_ssh):
 def test_first_error_line_skips_the_frame_of_the_warning():
     assert first_error_line("@@@@\n@  WARNING: X  @\n") == "WARNING: X"
     assert first_error_line("") == ""
+
+
+def proxy_pids(tmp_path: Path) -> list[int]:
+    return [int(p) for p in wait_for(tmp_path / "state" / "proxy.pid").split()]
+
+
+def test_a_proxycommand_child_dies_with_ssh_at_the_login_timeout(fake_ssh, tmp_path):
+    fake_ssh.mode("proxy-slowlogin")
+    runner = OpenSSHRunner(config(timeout=1))
+    with pytest.raises(ObservationError) as info:
+        runner.run(PS_ARGV)
+    assert info.value.code == codes.HOST_UNREACHABLE
+    assert gone(*proxy_pids(tmp_path)), "ssh or its ProxyCommand child still runs after the timeout"
+
+
+def test_a_proxycommand_child_that_ignores_the_hangup_dies_at_close(fake_ssh, tmp_path):
+    """`ssh -O exit` ends the master, which only sends its ProxyCommand a SIGHUP: the group goes too."""
+    fake_ssh.mode("proxy")
+    runner = OpenSSHRunner(config())
+    assert runner.run(PS_ARGV).rc == 3
+    master, child = proxy_pids(tmp_path)
+    runner.close()
+    assert gone(master, child), "the ProxyCommand child outlived close()"
+
+
+def test_a_master_that_dies_on_its_own_leaves_no_proxycommand_child(fake_ssh, tmp_path):
+    fake_ssh.mode("proxy")
+    transport = Transport(config())
+    transport.connect()
+    master, child = proxy_pids(tmp_path)
+    os.kill(master, signal.SIGKILL)  # the connection dropped; its ProxyCommand child lingers
+    assert gone(master)  # (a zombie until the runner reaps it)
+    fake_ssh.mode("ok")
+    assert transport.run(PS_ARGV).rc == 3 and transport.reconnects == 1
+    assert gone(master, child), "the dead master's ProxyCommand child still runs"
+    transport.close()
+
+
+SIGTERMED = """
+import sys
+from driftcheck.inventory import parse_inventory
+from driftcheck.transport.openssh_runner import OpenSSHRunner
+from pathlib import Path
+cfg = parse_inventory({"hosts": {"h": {"connection": "ssh://deploy@127.0.0.1:2222", "timeout": 5}}}, "hosts.yaml",
+                      Path("/"), check_files=False)["h"]
+OpenSSHRunner(cfg).connect()
+print("connected", flush=True)
+import time
+time.sleep(60)
+"""
+
+
+def test_sigterm_ends_ssh_and_its_proxycommand_child(fake_ssh, tmp_path):
+    """A process with no SIGTERM handler of its own (make import) takes ssh's group down with it."""
+    fake_ssh.mode("proxy")
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERMED], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "connected\n"
+        master, child = proxy_pids(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for call in fake_ssh.calls():  # the private folder of the process that was killed
+            socket = next((o.split("=", 1)[1] for o in options(call) if o.startswith("ControlPath=")), None)
+            if socket:
+                shutil.rmtree(Path(socket).parent, ignore_errors=True)
+    assert gone(master, child), "ssh or its ProxyCommand child outlived the SIGTERM"
