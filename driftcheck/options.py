@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("text", "json")
+#: seconds all local docker-compose calls of a run may take together (--compose-budget)
+DEFAULT_COMPOSE_BUDGET = 120.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ OPTIONS = (
            "(IMAGE_DIGEST_NOT_VERIFIED) or inspected (IMAGE_NOT_OBSERVED) is drift, not a warning", switch=True),
     Option("format", "--drift-format", "DRIFT_FORMAT", "FORMAT", "text (default), or json: stdout is the plan "
            "alone and pytest's own output goes to stderr, for scripts and jq"),
+    Option("compose_budget", "--compose-budget", "DRIFT_COMPOSE_BUDGET", "SECONDS", "the seconds all local "
+           "docker-compose calls of the run (compose.file) may take together, each call at most 30; default "
+           f"{DEFAULT_COMPOSE_BUDGET:g}"),
 )
 
 
@@ -56,6 +61,8 @@ class RunOptions:
     strict_images: bool
     #: text or json
     format: str
+    #: seconds all local docker-compose calls of the run may take together
+    compose_budget: float = DEFAULT_COMPOSE_BUDGET
 
     @classmethod
     def build(cls, root: Path, cwd: Path, given: Mapping[str, Any], env: Mapping[str, str]) -> RunOptions:
@@ -75,6 +82,7 @@ class RunOptions:
         fmt = values["format"] or "text"
         if fmt not in FORMATS:
             raise ValueError(f"--drift-format / DRIFT_FORMAT={fmt}: expected one of {', '.join(FORMATS)}")
+        budget = _seconds(values["compose_budget"])
         plan_out = path("plan_out", None)
         if plan_out is not None and not plan_out.is_dir() and not plan_out.parent.is_dir():
             raise ValueError(f"--plan-out={plan_out}: expected a file in an existing folder, or a folder")
@@ -85,7 +93,7 @@ class RunOptions:
         return cls(root=root, modules_dir=path("modules_dir", root / "modules") or root,
                    inventory=path("inventory", root / "hosts.yaml") or root, reports_dir=reports_dir,
                    plan_out=plan_out, compare_with=compare_with, compare_path=compare_path,
-                   strict_images=values["strict_images"], format=fmt)
+                   strict_images=values["strict_images"], format=fmt, compose_budget=budget)
 
     def show(self, path: Path) -> str:
         """A path as messages show it: relative to the project where it lies inside it."""
@@ -93,3 +101,17 @@ class RunOptions:
             return str(path.resolve().relative_to(self.root))
         except ValueError:
             return str(path)
+
+
+def _seconds(text: str | None) -> float:
+    """--compose-budget / DRIFT_COMPOSE_BUDGET: a positive number of seconds; raises ValueError."""
+    if text is None:
+        return DEFAULT_COMPOSE_BUDGET
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise ValueError(f"--compose-budget / DRIFT_COMPOSE_BUDGET={text}: expected seconds, a number above 0 and "
+                         "at most 86400")
+    return value

@@ -21,6 +21,7 @@ from driftcheck import checkrun
 from driftcheck.artifacts import load_previous, partial_dir
 from driftcheck.checkrun import STATE, Recorder, check_name
 from driftcheck.compare import ProjectOnHost
+from driftcheck.composehash import start_budget
 from driftcheck.manifest import Module
 from driftcheck.options import FORMATS, OPTIONS, RunOptions
 from driftcheck.plan import new_run_id
@@ -69,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                    {o.dest: config.getoption(f"drift_{o.dest}") for o in OPTIONS}, os.environ)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    start_budget(options.compose_budget)  # every local docker-compose call of this run shares it
     try:
         previous = None if options.compare_path is None else load_previous(options.compare_path)
     except ValueError as exc:
