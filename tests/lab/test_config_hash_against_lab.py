@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import labctl
 import pytest
 
+from driftcheck import composehash
 from tests.support.lab import logged_commands, run_suite
 
 SERVICE = """  {name}:
@@ -94,3 +99,82 @@ def test_variables_come_from_the_module_folder_not_the_shell(hash_lab, tmp_path)
     finally:
         (hash_lab / "hash-same" / ".env").write_text("MODE=blue\n")
     assert changed.rc == 1 and changed.codes() == {"hash-same": ["CONFIG_HASH_MISMATCH"]}
+
+
+@contextmanager
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A loopback port that records the first bytes of every connection it gets (a fetch of a remote include)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.1)
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            conn.settimeout(1)
+            try:
+                seen.append(conn.recv(64) or b"(connected)")
+            except OSError:
+                seen.append(b"(connected)")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1]), seen
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def test_a_remote_include_never_reaches_the_network(hash_lab, tmp_path):
+    """Refused with MANIFEST_INVALID by make validate and by a run; and Compose itself, asked directly,
+    cannot fetch it either (its remote loaders are off, no git or ssh on its PATH)."""
+    modules = tmp_path / "modules"
+    folder = modules / "hash-same"
+    shutil.copytree(hash_lab / "hash-same", folder)
+    text = (folder / "compose.yaml").read_text()
+    with listener() as (port, seen):
+        urls = [f"http://127.0.0.1:{port}/stack.git", f"https://127.0.0.1:{port}/stack.git",
+                f"ssh://git@127.0.0.1:{port}/stack.git", f"oci://127.0.0.1:{port}/stack:1"]
+        (folder / "compose.yaml").write_text(f"include:\n  - {urls[0]}\n" + text)
+        validate = run_suite(tmp_path / "validate", "-m", "manifest", modules=modules)
+        run = run_suite(tmp_path / "run", modules=modules)
+        asked = []
+        for url in urls:
+            (folder / "compose.yaml").write_text(f"include:\n  - {url}\n" + text)
+            with pytest.raises(composehash.ComposeError) as info:  # the refusal bypassed on purpose
+                composehash._run([composehash.compose_binary(), "-f", "compose.yaml", "-p", "hash-lab", "config"],
+                                 folder)
+            asked.append(str(info.value))
+    assert seen == [], f"something connected to the include's address: {seen}"
+    assert validate.rc == 2 and "MANIFEST_INVALID" in validate.output and "remote resource" in validate.output
+    assert run.rc == 2 and [e["code"] for e in run.plan["errors"]] == ["MANIFEST_INVALID"], run.output
+    error = run.plan["errors"][0]
+    assert error["file"].endswith("hash-same/module.yaml") and error["key"] == "compose.file", error
+    assert all("remote resource is disabled" in message for message in asked), asked
+
+
+def test_a_relative_include_is_refused_where_compose_would_read_the_hosts_folder(hash_lab, tmp_path):
+    """Compose resolves `include:` against the project directory: in a run, the container's working_dir,
+    a folder of the host that may hold anything on this machine. Refused, not hashed from there."""
+    modules = tmp_path / "modules"
+    folder = modules / "hash-same"
+    shutil.copytree(hash_lab / "hash-same", folder)
+    (folder / "extra.yaml").write_text("services:\n  extra:\n    image: lab/app:1\n")
+    (hash_lab.parent / "deployed" / "extra.yaml").write_text("services:\n  extra:\n    image: lab/app:1\n")
+    (folder / "compose.yaml").write_text("include:\n  - extra.yaml\n" + (folder / "compose.yaml").read_text())
+    validate = run_suite(tmp_path / "validate", "-m", "manifest", modules=modules)
+    assert validate.rc == 0, validate.output  # inside the module folder: valid
+    run = run_suite(tmp_path / "run", "-k", "config_hash", modules=modules)
+    assert run.rc == 2, run.output
+    [error] = run.plan["errors"]
+    assert error["module"] == "hash-same" and error["code"] == "MANIFEST_INVALID", error
+    assert "include[0]" in error["message"] and "outside the module folder" in error["message"]

@@ -1,5 +1,5 @@
 """A run's local docker-compose calls (compose.file) with the real Compose binary: one budget for the whole
-run, nothing left running after it."""
+run, nothing left running after it, remote references refused before any host is contacted."""
 
 from __future__ import annotations
 
@@ -44,6 +44,19 @@ def test_hanging_compose_calls_share_the_runs_budget_and_nothing_is_left_running
     assert sum("took their budget of 2s (--compose-budget" in m for m in messages) == 2, messages
     assert elapsed < 2 + 20, f"{elapsed:.1f}s: the budget did not bound the run"  # 3 x 30 s before
     assert compose_processes(lab.root) == []
+
+
+def test_a_remote_include_is_manifest_invalid_before_any_host_is_contacted(lab):
+    folder = lab.module("in-sync", compose={"file": "compose.yaml"}).parent
+    (folder / "compose.yaml").write_text("include:\n  - https://github.com/example/stack.git\n"
+                                         "services:\n  in-sync:\n    image: lab/app:1\n")
+    lab.serve("in-sync")
+    run = lab.run()
+    assert run.rc == 2, run.output
+    assert run.commands == [] and run.error_codes() == ["MANIFEST_INVALID"]
+    [error] = run.plan["errors"]
+    assert error["key"] == "compose.file" and error["file"].endswith("in-sync/module.yaml")
+    assert "include[0]" in error["message"] and "remote resource" in error["message"]
 
 
 def test_a_compose_budget_that_is_not_seconds_is_a_usage_error(lab):

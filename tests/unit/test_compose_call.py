@@ -1,6 +1,7 @@
-"""The local `docker-compose` call itself: the Go binary, a clean environment, its real exit status, its
-whole process group killed at the timeout or on SIGTERM, and one budget for all calls of a run. Most tests
-use a fake compose binary; the real exit status is also checked with the real one."""
+"""The local `docker-compose` call itself: the Go binary, a clean environment, its real exit status, nothing
+remote or outside the module folder, its whole process group killed at the timeout or on SIGTERM, and one
+budget for all calls of a run. Most tests use a fake compose binary; the refusals and the real exit status
+are also checked with the real one."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from driftcheck import codes, composehash
-from driftcheck.composehash import ComposeError, check_defines, local_compose
+from driftcheck.composehash import ComposeError, ComposeRefused, check_defines, local_compose
+from driftcheck.errors import ManifestError
+from driftcheck.manifest import load_module_file
 from driftcheck.options import DEFAULT_COMPOSE_BUDGET, RunOptions
 from tests.support.processes import gone, wait_for
 
@@ -123,6 +126,92 @@ def test_the_real_compose_error_is_reported_not_a_missing_service(tmp_path):
         local_compose(file, "p", "app", str(folder))
     assert "exit status 1" in str(info.value) and "app.env not found" in str(info.value)
     assert "no service" not in str(info.value)
+
+
+# -- nothing remote, nothing outside the module folder ------------------------------------------------
+
+REMOTE = ["https://github.com/example/stack.git", "http://127.0.0.1:9/x.git", "git@github.com:example/stack.git",
+          "oci://registry.example.com/stack:1", "ssh://git@example.com/stack.git"]
+
+
+@pytest.mark.parametrize("url", REMOTE)
+@pytest.mark.parametrize("shape", ["include:\n  - {url}\n", "include:\n  - path: {url}\n",
+                                   "include:\n  - path: [ok.yaml, {url}]\n",
+                                   "services:\n  base:\n    extends:\n      file: {url}\n      service: x\n"])
+def test_a_remote_reference_is_refused_before_compose_runs(fake_compose, tmp_path, url, shape):
+    folder = tmp_path / "m"
+    file = compose_file(folder, shape.format(url=url) + ("services:\n" if "services" not in shape else "")
+                        + "  app:\n    image: lab/app:1\n")
+    (folder / "ok.yaml").write_text("services: {}\n")
+    for call in (lambda: check_defines(file, "p", "app", folder), lambda: local_compose(file, "p", "app")):
+        with pytest.raises(ComposeRefused) as info:
+            call()
+        assert info.value.code == codes.MANIFEST_INVALID
+        assert str(file) in str(info.value) and "remote resource" in str(info.value)
+        assert ("include[0]" in str(info.value)) == shape.startswith("include")
+    assert fake_compose.calls() == []  # compose never ran
+
+
+def module_with(folder: Path, compose: str = "compose.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "module.yaml").write_text(f"schema_version: 2\nname: {folder.name}\nhost: h\ncompose:\n  project: p\n"
+                                        f"  service: app\n  file: {compose}\nimage:\n  ref: lab/app:1\n")
+    return folder / "module.yaml"
+
+
+@pytest.mark.parametrize("case", ["symlink", "include-up", "include-absolute", "include-symlink", "extends-up",
+                                  "variable", "remote", "env-file-up"])
+def test_a_module_whose_compose_file_reaches_outside_its_folder_is_manifest_invalid(fake_compose, tmp_path, case):
+    outside = compose_file(tmp_path / "elsewhere")
+    folder = tmp_path / "modules" / "m"
+    folder.mkdir(parents=True)
+    service = "services:\n  app:\n    image: lab/app:1\n"
+    texts = {
+        "include-up": "include:\n  - ../../elsewhere/compose.yaml\n" + service,
+        "include-absolute": f"include:\n  - {outside}\n" + service,
+        "include-symlink": "include:\n  - linked.yaml\n" + service,
+        "extends-up": "services:\n  app:\n    image: lab/app:1\n    extends:\n      file: ../../elsewhere/compose.yaml"
+                      "\n      service: app\n",
+        "variable": "include:\n  - ${STACK}/compose.yaml\n" + service,
+        "remote": "include:\n  - https://github.com/example/stack.git\n" + service,
+        "env-file-up": "include:\n  - path: inc.yaml\n    env_file: ../../elsewhere/.env\n" + service,
+    }
+    (folder / "inc.yaml").write_text("services: {}\n")
+    (folder / "linked.yaml").symlink_to(outside)
+    if case == "symlink":
+        (folder / "compose.yaml").symlink_to(outside)
+    else:
+        (folder / "compose.yaml").write_text(texts[case])
+    with pytest.raises(ManifestError) as info:
+        load_module_file(module_with(folder), "modules/m/module.yaml")
+    message = str(info.value)
+    assert info.value.code == codes.MANIFEST_INVALID and info.value.key == "compose.file", message
+    assert message.startswith("modules/m/module.yaml: key 'compose.file': ") and "\n" not in message
+    assert ("outside the module folder" in message) == (case not in ("variable", "remote"))
+    assert fake_compose.calls() == []
+
+
+def test_an_include_inside_the_module_folder_works_with_the_real_compose(tmp_path):
+    folder = tmp_path / "modules" / "m"
+    folder.mkdir(parents=True)
+    (folder / "parts").mkdir()
+    (folder / "parts" / "db.yaml").write_text("services:\n  db:\n    image: lab/db:1\n")
+    (folder / "compose.yaml").write_text("include:\n  - parts/db.yaml\nservices:\n  app:\n    image: lab/app:1\n")
+    module = load_module_file(module_with(folder), "modules/m/module.yaml")
+    assert module.compose_root == str(folder)
+    check_defines(folder / "compose.yaml", "p", "app", folder)
+    assert len(local_compose(folder / "compose.yaml", "p", "app", root=folder).hash) == 64
+
+
+def test_a_relative_include_would_resolve_at_the_hosts_project_directory_so_it_is_refused(fake_compose, tmp_path):
+    """With the container's working_dir as --project-directory, Compose resolves `include: parts/db.yaml`
+    there: a file at the host's path on this machine, outside the module folder."""
+    folder = tmp_path / "modules" / "m"
+    compose_file(folder, "include:\n  - parts/db.yaml\nservices:\n  app:\n    image: lab/app:1\n")
+    with pytest.raises(ComposeRefused) as info:
+        local_compose(folder / "compose.yaml", "p", "app", str(tmp_path / "srv" / "stack"), root=folder)
+    assert "include[0]" in str(info.value) and "outside the module folder" in str(info.value)
+    assert fake_compose.calls() == []
 
 
 # -- bounded: the whole group killed, one budget per run -----------------------------------------------
