@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from driftcheck.boundedread import FileRefused, check_bounded
 from driftcheck.composefiles import Refused, refuse_outside
 from driftcheck.desired import PATH_RE, RUNTIME_KEYS, parse_runtime
 from driftcheck.errors import ManifestError, kind_of, shown
@@ -30,6 +31,8 @@ RESERVED_TAGS = frozenset(
 STATES = ("running", "stopped", "absent")
 
 DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+#: compose.file and the module folder's .env, which docker-compose reads: regular files of at most this
+MAX_COMPOSE_INPUT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -199,11 +202,25 @@ def _compose_file(compose: Fields, base: Path | None) -> str | None:
     target = base / relative
     if not target.is_file():
         raise compose.fail("file", f"expected an existing file in the module folder, got {shown(text)}")
+    _bounded_compose_input(compose, target, f"file {shown(text)}")
+    env = base / ".env"  # docker-compose reads it for ${VAR} (composehash.py)
+    if env.exists() or env.is_symlink():
+        _bounded_compose_input(compose, env, f"the module folder's .env ({env})")
     try:
         refuse_outside(target, base)  # a symlink out, a remote include: refused before Compose runs
     except Refused as exc:
         raise compose.fail("file", str(exc)) from None
     return str(target)
+
+
+def _bounded_compose_input(compose: Fields, path: Path, what: str) -> None:
+    """docker-compose reads these files whole: refuse a FIFO, a device or an oversized file before it runs."""
+    try:
+        check_bounded(path, MAX_COMPOSE_INPUT)
+    except FileRefused as exc:
+        raise compose.fail("file", f"{what} {exc}") from None
+    except OSError as exc:
+        raise compose.fail("file", f"{what} cannot be read: {exc.strerror or exc}") from None
 
 
 def _ignore(top: Fields, checks: tuple[str, ...]) -> tuple[Waiver, ...]:
@@ -299,7 +316,7 @@ def discover(modules_dir: Path, show: Callable[[Path], str],
     errors: list[ManifestError] = []
     for folder in sorted(p for p in modules_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         manifest = folder / "module.yaml"
-        if not manifest.is_file():
+        if not (manifest.exists() or manifest.is_symlink()):  # present but not a file: load_yaml says what it is
             errors.append(ManifestError(show(folder), None, "expected a module.yaml in this module folder"))
             continue
         try:

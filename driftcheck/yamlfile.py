@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from driftcheck import codes
+from driftcheck.boundedread import FileRefused, read_bounded
 from driftcheck.errors import ManifestError
 
 #: A manifest is a few hundred bytes; anything this large is a mistake or an attack.
@@ -34,11 +35,11 @@ class _StrictLoader(_Base):  # type: ignore[misc]
 def load_yaml(path: Path, display: str, code: str = codes.MANIFEST_INVALID) -> Any:
     """Read and parse one YAML file, translating every failure into a ManifestError."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_BYTES)  # a FIFO, /dev/zero or a 4 GiB file is refused, never read whole
+    except FileRefused as exc:
+        raise ManifestError(display, None, str(exc), code) from None
     except OSError as exc:
-        raise ManifestError(display, None, f"cannot be read: {exc.strerror}", code) from exc
-    if len(raw) > MAX_BYTES:
-        raise ManifestError(display, None, f"is {len(raw)} bytes; expected at most {MAX_BYTES}", code)
+        raise ManifestError(display, None, f"cannot be read: {exc.strerror or exc}", code) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from driftcheck import codes
 from driftcheck.allowlist import check_argv
+from driftcheck.boundedread import read_bounded
 from driftcheck.errors import ObservationError, one_line
 from driftcheck.inventory import HostConfig
 from driftcheck.records import Output
@@ -95,7 +96,6 @@ def docker_over_ssh(env: dict[str, str]) -> str | None:
 
 def _json(path: str) -> object:
     try:
-        with open(path, "rb") as handle:
-            return json.loads(handle.read(MAX_DOCKER_FILE))
-    except (OSError, ValueError):
+        return json.loads(read_bounded(path, MAX_DOCKER_FILE))  # never a FIFO, never more than the cap
+    except (OSError, ValueError, RecursionError):  # FileRefused and JSON errors are ValueErrors
         return None

@@ -4,9 +4,14 @@ pytester.path and run in a subprocess against a `local://` host whose `docker` i
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,25 +180,74 @@ class DriftLab:
         result = self.pytester.runpytest_subprocess(
             f"--modules-dir={self.modules_dir}", f"--inventory={self.inventory}", f"--reports-dir={reports}",
             *args, timeout=RUN_TIMEOUT)
+        return self._result(int(result.ret), result.outlines, result.errlines, reports, before, sent)
+
+    def _result(self, rc: int, outlines: list[str], errlines: list[str], reports: Path, before: set[Path],
+                sent: int) -> Run:
         new = sorted(self.run_dirs(reports) - before)
         assert len(new) <= 1, f"one run wrote several run folders: {new}"
         run_dir = new[0] if new else None
         plan_text = (run_dir / "plan.json").read_text() if run_dir and (run_dir / "plan.json").exists() else None
         outcomes: dict[str, int] = {}
-        for lines in (result.outlines, result.errlines):  # stderr under --drift-format=json
+        for lines in (outlines, errlines):  # stderr under --drift-format=json
             try:
                 outcomes = pytest.RunResult.parse_summary_nouns(lines)
                 break
             except ValueError:
                 continue
         return Run(
-            rc=int(result.ret), stdout="\n".join(result.outlines), stderr="\n".join(result.errlines),
+            rc=rc, stdout="\n".join(outlines), stderr="\n".join(errlines),
             plan=json.loads(plan_text) if plan_text is not None else None, plan_text=plan_text,
             run_dir=run_dir, commands=self.commands_logged()[sent:], outcomes=outcomes,
         )
 
+    def start(self, *args: str, reports: Path | None = None, env: dict[str, str] | None = None,
+              preexec_fn: Callable[[], None] | None = None) -> Started:
+        """The suite started in a subprocess, as `python -m pytest` from the suite's folder, for a test
+        that signals it or limits it; Started.finish() waits for it and gives its Run."""
+        reports = reports or self.reports
+        out, err = self.root / "run.stdout", self.root / "run.stderr"
+        argv = [sys.executable, "-m", "pytest", f"--modules-dir={self.modules_dir}", f"--inventory={self.inventory}",
+                f"--reports-dir={reports}", *args]
+        with open(out, "wb") as stdout, open(err, "wb") as stderr:
+            proc = subprocess.Popen(argv, cwd=self.root, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                    env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
+        return Started(self, proc, reports, self.run_dirs(reports), len(self.commands_logged()), out, err)
+
     def latest_plan(self) -> dict[str, Any]:
         return json.loads((self.reports / "latest" / "plan.json").read_text())
+
+
+@dataclass
+class Started:
+    """A run of the suite still going (DriftLab.start)."""
+
+    lab: DriftLab
+    proc: subprocess.Popen[bytes]
+    reports: Path
+    before: set[Path]
+    sent: int
+    stdout: Path
+    stderr: Path
+
+    def wait_for(self, marker: Path, seconds: float = 30) -> None:
+        """Until marker exists (the run got somewhere); fails if the run ends or time runs out first."""
+        deadline = time.monotonic() + seconds
+        while not marker.exists():
+            assert self.proc.poll() is None, f"the run ended before {marker.name} appeared\n{self.finish().output}"
+            assert time.monotonic() < deadline, f"{marker.name} did not appear within {seconds} s"
+            time.sleep(0.02)
+
+    def finish(self, timeout: float = RUN_TIMEOUT) -> Run:
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"the run did not end within {timeout} s") from None
+        return self.lab._result(rc, self.stdout.read_text(errors="replace").splitlines(),
+                                self.stderr.read_text(errors="replace").splitlines(), self.reports, self.before,
+                                self.sent)
 
 
 def sent_per_plan(run: Run) -> list[list[str]]:
