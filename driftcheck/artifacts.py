@@ -10,18 +10,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from driftcheck.boundedread import FileRefused, read_bounded
 from driftcheck.htmlpage import render
+
+#: a plan of 5000 modules, each with changes, is a few MiB
+MAX_PLAN_BYTES = 64 * 1024 * 1024
 
 
 def load_previous(path: Path) -> dict[str, Any]:
-    """An earlier run's plan for --compare-with: a plan.json, or a run folder holding one."""
+    """An earlier run's plan for --compare-with: a plan.json, or a run folder holding one; ValueError if not."""
     target = path / "plan.json" if path.is_dir() else path
     try:
-        data = json.loads(target.read_text(encoding="utf-8"))
+        # a FIFO is refused, not waited on; /dev/zero or a huge file is refused, not read whole
+        data = json.loads(read_bounded(target, MAX_PLAN_BYTES).decode("utf-8"))
+    except FileRefused as exc:
+        raise ValueError(f"{target} {exc}") from None
     except OSError as exc:
-        raise ValueError(f"cannot read {target}: {exc.strerror}") from exc
+        raise ValueError(f"cannot read {target}: {exc.strerror or exc}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{target} is not a plan.json (not JSON: {exc})") from exc
+    except RecursionError:
+        # json's decoder recurses once per nesting level; a plan is a few levels deep
+        raise ValueError(f"{target} is not a plan.json (JSON nested too deeply)") from None
     if not (isinstance(data, dict) and isinstance(data.get("changes"), list)
             and all(isinstance(c, dict) and isinstance(c.get("module"), str) and isinstance(c.get("code"), str)
                     for c in data["changes"])):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .harness import HOST, PROJECT
+from .test_inputs import assert_clean, limit_memory
 
 
 def pair(module, code):
@@ -69,3 +72,32 @@ def test_orphan_removed_is_resolved(lab):
     since = second.plan["since"]
     assert pair(orphans, "ORPHAN_CONTAINER") in since["resolved"], (
         f"the orphan is gone and the orphans check ran, yet it is not resolved: {since}")
+
+
+# Issue 15: a FIFO hung the run, deep nesting was INTERNALERROR RecursionError (exit 3), a huge file was read whole.
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("fifo", "is a named pipe (FIFO), not a regular file"),
+    ("/dev/zero", "is a character device, not a regular file"),
+    ("nested", "is not a plan.json (JSON nested too deeply)"),
+    ("huge", "is 4294967296 bytes; expected at most 64 MiB"),
+])
+def test_compare_with_an_unreadable_plan_is_a_usage_error(lab, kind, expected):
+    lab.module("in-sync")
+    lab.serve("in-sync")
+    target = lab.root / "earlier.json"
+    if kind == "fifo":
+        os.mkfifo(target)  # nobody ever writes to it: reading it would wait forever
+    elif kind == "nested":
+        target.write_text("[" * 100_000 + "]" * 100_000)
+    elif kind == "huge":
+        with open(target, "wb") as handle:
+            handle.truncate(4 << 30)
+    else:
+        target.symlink_to(kind)
+    run = lab.start(f"--compare-with={target}", preexec_fn=limit_memory).finish(timeout=30)
+    assert run.rc == 4, run.output
+    assert_clean(run)
+    [line] = [ln for ln in run.stderr.splitlines() if ln.startswith("ERROR:")]
+    assert line == (f"ERROR: --compare-with={target}: {target} {expected}; expected a plan.json, a run folder, "
+                    "or latest"), run.output
+    assert run.plan is None and run.commands == []
