@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,27 @@ def to_json(obj: Any, indent: int | None = 2) -> bytes:
     return (json.dumps(obj, indent=indent, sort_keys=False) + "\n").encode("utf-8")
 
 
+class PlanOutNotWritten(OSError):
+    """The --plan-out copy could not be written (the run folder was not the problem)."""
+
+
+class LatestNotALink(OSError):
+    """reports/latest is a real folder or file: driftcheck keeps a symlink there and never removes the rest."""
+
+
+def latest_blocker(reports_dir: Path) -> str | None:
+    """What stands at reports/latest instead of a symlink ("a folder", "a file"), or None."""
+    latest = reports_dir / "latest"
+    if latest.is_symlink() or not latest.exists():
+        return None
+    return "a folder" if latest.is_dir() else "a file"
+
+
 def point_latest(reports_dir: Path, run_id: str) -> None:
     """Replace reports/latest with a relative symlink to the run, atomically."""
+    blocker = latest_blocker(reports_dir)
+    if blocker is not None:  # os.replace would fail with EISDIR or, for a file, silently replace it
+        raise LatestNotALink(0, blocker, str(reports_dir / "latest"))
     tmp = reports_dir / f".latest.{secrets.token_hex(4)}.tmp"
     os.symlink(run_id, tmp)
     try:
@@ -74,6 +94,26 @@ def point_latest(reports_dir: Path, run_id: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+ARTIFACTS = ("plan.json", "report.json", "junit.xml", "index.html")
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a run wrote: its run folder and the files in it, or the plan alone (--plan-out), or nothing."""
+
+    #: reports/<run-id>/, when it was written
+    run_dir: Path | None
+    #: the files in it, in ARTIFACTS order
+    names: tuple[str, ...]
+    #: where the plan alone went, when the run folder could not be written
+    plan_only: Path | None
+
+
+def artifact_names(report: bool, junit: bool) -> tuple[str, ...]:
+    """The files a run folder holds (no report.json without pytest-json-report, no junit.xml without junitxml)."""
+    return tuple(n for n in ARTIFACTS if (n != "report.json" or report) and (n != "junit.xml" or junit))
 
 
 def partial_dir(reports_dir: Path, run_id: str) -> Path:
@@ -92,12 +132,28 @@ def discard_run(reports_dir: Path, run_id: str) -> None:
     shutil.rmtree(partial_dir(reports_dir, run_id), ignore_errors=True)
 
 
+def plan_out_file(plan_out: Path) -> Path:
+    """--plan-out names a file, or an existing folder that gets plan.json."""
+    return plan_out / "plan.json" if plan_out.is_dir() else plan_out
+
+
+def write_plan_out(plan_out: Path, plan_bytes: bytes) -> None:
+    """The --plan-out copy; PlanOutNotWritten when it cannot be written."""
+    target = plan_out_file(plan_out)
+    try:
+        write_atomic(target, plan_bytes)
+    except OSError as exc:
+        raise PlanOutNotWritten(exc.errno, exc.strerror or str(exc), exc.filename or str(target)) from exc
+
+
 def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | None,
               junit: bytes | None, plan_out: Path | None, move_latest: bool) -> Path:
     """Write reports/<run-id>/{plan.json,report.json,junit.xml,index.html}, the --plan-out copy, then latest.
 
     The files are written into the hidden partial folder (prepare_run) that is renamed into place
     once all of them are on disk, so a reader (or an archiver) sees a whole run folder or none.
+    A failed --plan-out copy raises PlanOutNotWritten (and no run folder appears); reports/latest
+    that is not a symlink raises LatestNotALink after the run folder is in place.
     """
     run_id = str(plan["run_id"])
     run_dir = reports_dir / run_id
@@ -112,7 +168,7 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
         write_atomic(partial / "index.html", render(plan))
         write_atomic(partial / "plan.json", plan_bytes)
         if plan_out is not None:  # before the rename: a run folder appears only with every copy written
-            write_atomic(plan_out / "plan.json" if plan_out.is_dir() else plan_out, plan_bytes)
+            write_plan_out(plan_out, plan_bytes)
         os.rename(partial, run_dir)
         _fsync_dir(reports_dir)
     except BaseException:

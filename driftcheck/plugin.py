@@ -103,7 +103,8 @@ def _start_drift_run(config: pytest.Config, state: RunState) -> None:
         config.option.json_report_file = None  # saved atomically with the run's other artifacts
     if state.worker:
         return
-    if not config.option.xmlpath and not config.option.collectonly:
+    # -p no:junitxml: no xmlpath option, and a run folder without junit.xml
+    if hasattr(config.option, "xmlpath") and not config.option.xmlpath and not config.option.collectonly:
         config.option.xmlpath = str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers(state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 from collections.abc import Generator
@@ -10,54 +11,113 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from _pytest.junitxml import xml_key  # junitxml's LogXML instance, to drop its line for a file that is gone
 
 from driftcheck import codes
-from driftcheck.artifacts import discard_run, partial_dir, prepare_run, to_json, write_run
+from driftcheck.artifacts import (
+    LatestNotALink,
+    PlanOutNotWritten,
+    Saved,
+    artifact_names,
+    discard_run,
+    latest_blocker,
+    partial_dir,
+    plan_out_file,
+    prepare_run,
+    to_json,
+    write_plan_out,
+    write_run,
+)
 from driftcheck.plan import Plan, RunError, build_plan, iso
 from driftcheck.printable import printable
 from driftcheck.session import SIGNAL_NAMES, RunState
 from driftcheck.summary import summary_lines
 
 WORKER_OUTPUT = "driftcheck_hosts"
+#: the artifacts a plugin writes, and why a run folder can lack them: the plugin was disabled
+DISABLED = {"report.json": "pytest-json-report is disabled (-p no:pytest_jsonreport)",
+            "junit.xml": "pytest's junitxml plugin is disabled (-p no:junitxml)"}
 
 
-def _artifacts_error(state: RunState, exc: OSError) -> RunError:
-    options = state.options
-    failed = Path(exc.filename) if exc.filename else options.reports_dir
-    plan_out = options.plan_out is not None and options.reports_dir.resolve() not in failed.resolve().parents
-    folder = options.show(options.plan_out if plan_out and options.plan_out else options.reports_dir)
+def _artifacts_error(state: RunState, exc: OSError, plan_out: bool = False) -> RunError:
+    """ARTIFACTS_NOT_WRITTEN: what could not be written, why, and what to do about it."""
+    options, show = state.options, state.options.show
+    latest = options.reports_dir / "latest"
+    if isinstance(exc, LatestNotALink):
+        return RunError(codes.ARTIFACTS_NOT_WRITTEN, f"{show(latest)} is {exc.strerror}, not the symlink driftcheck "
+                        f"keeps there: the run folder {show(options.reports_dir / state.run_id)}/ is written, but "
+                        f"latest does not point at it; move {show(latest)} away or remove it (driftcheck never "
+                        "removes what it did not write)")
+    where = plan_out_file(options.plan_out).parent if plan_out and options.plan_out else options.reports_dir
+    failed = Path(exc.filename) if exc.filename else where
     flag = "--plan-out=PATH" if plan_out else "--reports-dir=DIR"
-    return RunError(codes.ARTIFACTS_NOT_WRITTEN, f"could not write the run's artifacts ({options.show(failed)}: "
-                    f"{exc.strerror or exc}); the results above are complete; free space or make {folder} "
-                    f"writable, or pass another {flag}")
+    fix = f"free space on {show(where)}" if exc.errno == errno.ENOSPC else f"make {show(where)} writable"
+    what = "--plan-out copy" if plan_out else "artifacts"
+    return RunError(codes.ARTIFACTS_NOT_WRITTEN, f"could not write the run's {what} ({show(failed)}: "
+                    f"{exc.strerror or exc}); the results above are complete; {fix}, or pass another {flag}")
 
 
-def _failed(state: RunState, plan: Plan, exc: OSError) -> Plan:
-    discard_run(state.options.reports_dir, state.run_id)  # nothing half-written stays behind
-    if any(e.code == codes.ARTIFACTS_NOT_WRITTEN for e in plan.errors):
-        return plan
-    return plan.with_error(_artifacts_error(state, exc))
+def _junit(config: pytest.Config, state: RunState) -> tuple[str | None, bool]:
+    """junit.xml's path (None when junitxml is disabled or not asked), and whether it is the run's own."""
+    xmlpath: str | None = getattr(config.option, "xmlpath", None)  # -p no:junitxml: no such option
+    return xmlpath, xmlpath == str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
 
 
-def _write(config: pytest.Config, state: RunState, plan: Plan) -> None:
-    if any(e.code == codes.ARTIFACTS_NOT_WRITTEN for e in plan.errors):
-        return
-    report = state.json_report
-    xmlpath = config.option.xmlpath
-    ours = xmlpath == str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
-    try:
-        junit = Path(xmlpath).read_bytes() if xmlpath and Path(xmlpath).is_file() else None
-        data = plan.to_json()
-        run_dir = write_run(state.options.reports_dir, data, report, junit, state.options.plan_out,
-                            move_latest=not state.interrupted)
-    except OSError as exc:
-        state.plan = _failed(state, plan, exc)
-        return
-    if ours:
+def _forget_junit(config: pytest.Config) -> None:
+    """junitxml's "generated xml file" line would name a file that is gone: the line goes with the plugin."""
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        del config.stash[xml_key]  # junitxml's own unconfigure unregisters what it finds there
+        config.pluginmanager.unregister(xml)
+
+
+def _with_plan(report: dict[str, Any] | None, plan: Plan) -> dict[str, Any] | None:
+    return None if report is None else {**report, "exitcode": plan.exit_code, "plan": plan.to_json()}
+
+
+def _save(config: pytest.Config, state: RunState, plan: Plan, writable: bool, move_latest: bool) -> Saved:
+    """Write the run folder (and --plan-out); when one of the two cannot be written, the plan still goes to
+    the other, saying so. Returns what was written; state.plan becomes the plan as written."""
+    options = state.options
+    xmlpath, ours = _junit(config, state)
+    report = _with_plan(state.json_report, plan) if state.json_report is not None else None
+    saved = Saved(None, (), None)
+    if writable:
+        try:
+            junit = Path(xmlpath).read_bytes() if xmlpath and Path(xmlpath).is_file() else None
+            run_dir = write_run(options.reports_dir, plan.to_json(), report, junit, options.plan_out, move_latest)
+            saved = Saved(run_dir, artifact_names(report is not None, junit is not None), None)
+        except PlanOutNotWritten as exc:
+            plan = plan.with_error(_artifacts_error(state, exc, plan_out=True))
+            try:  # the run folder, without the copy that failed, saying so; latest stays where it was
+                run_dir = write_run(options.reports_dir, plan.to_json(), _with_plan(report, plan), junit, None,
+                                    move_latest=False)
+                saved = Saved(run_dir, artifact_names(report is not None, junit is not None), None)
+            except OSError as again:
+                plan = plan.with_error(_artifacts_error(state, again))
+        except LatestNotALink as exc:  # it became one after the run began: the run folder is in place
+            plan = plan.with_error(_artifacts_error(state, exc))
+            saved = Saved(options.reports_dir / state.run_id, artifact_names(report is not None, junit is not None),
+                          None)
+        except OSError as exc:
+            plan = plan.with_error(_artifacts_error(state, exc))
+            writable = False
+    if not writable and options.plan_out is not None:
+        try:
+            write_plan_out(options.plan_out, to_json(plan.to_json()))
+            saved = Saved(None, (), plan_out_file(options.plan_out))
+        except OSError as exc:
+            plan = plan.with_error(_artifacts_error(state, exc, plan_out=True))
+    discard_run(options.reports_dir, state.run_id)  # whatever did not make it into place
+    if ours and saved.run_dir is not None:
         # junitxml's "generated xml file" line names the file it wrote, which is now in the run folder.
-        for plugin in config.pluginmanager.get_plugins():
-            if getattr(plugin, "logfile", None) == xmlpath:
-                plugin.logfile = str(run_dir / "junit.xml")
+        xml = config.stash.get(xml_key, None)
+        if xml is not None:
+            xml.logfile = str(saved.run_dir / "junit.xml")
+    elif ours:
+        _forget_junit(config)
+    state.plan = plan
+    return saved
 
 
 def _manifest_summary(terminalreporter: pytest.TerminalReporter, state: RunState) -> None:
@@ -115,26 +175,38 @@ class Reporter:
             return (yield)
         if config.option.collectonly:
             return (yield)
+        options = state.options
         errors = state.run_errors()
+        writable = True
         try:
-            prepare_run(state.options.reports_dir, state.run_id)
+            prepare_run(options.reports_dir, state.run_id)
         except OSError as exc:
             errors.append(_artifacts_error(state, exc))
-        state.plan = build_plan(run_id=state.run_id, started_at=iso(state.started), finished_at=iso(datetime.now(UTC)),
-                                outcomes=state.outcomes.values(), hosts=state.host_records(), errors=errors,
-                                pytest_status=int(session.exitstatus), previous=state.previous)
-        session.exitstatus = state.plan.exit_code
+            writable = False
+        move_latest = not state.interrupted
+        blocker = latest_blocker(options.reports_dir) if writable and move_latest else None
+        if blocker is not None:
+            errors.append(_artifacts_error(state, LatestNotALink(0, blocker, str(options.reports_dir / "latest"))))
+            move_latest = False
+        plan = build_plan(run_id=state.run_id, started_at=iso(state.started), finished_at=iso(datetime.now(UTC)),
+                          outcomes=state.outcomes.values(), hosts=state.host_records(), errors=errors,
+                          pytest_status=int(session.exitstatus), previous=state.previous)
+        state.plan = plan
+        session.exitstatus = plan.exit_code
         try:
             result = yield
-        except OSError as exc:  # junitxml could not write its file
+        except OSError as exc:  # junitxml could not write its file (a full or read-only reports folder)
             result = None
-            state.plan = _failed(state, state.plan, exc)
-        else:
-            _write(config, state, state.plan)
+            plan = plan.with_error(_artifacts_error(state, exc))
+            writable = False
+            if state.observations is not None:
+                state.observations.close()  # the session teardown that follows junitxml's hook did not run
+        except BaseException:
+            discard_run(options.reports_dir, state.run_id)  # a crash leaves no partial folder behind
+            raise
+        state.saved = _save(config, state, plan, writable, move_latest)
         session.exitstatus = state.plan.exit_code
         return result
-
-
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
@@ -156,10 +228,14 @@ class Reporter:
             for text, colour in line:
                 terminalreporter.write(text, **({colour: True} if colour else {}))
             terminalreporter.write("\n")
-        failed = [e for e in state.plan.errors if e.code == codes.ARTIFACTS_NOT_WRITTEN]
-        if not failed:
-            run_dir = state.options.show(state.options.reports_dir / state.run_id)
-            terminalreporter.write_line(f"artifacts: {run_dir}/ (plan.json, report.json, junit.xml, index.html)")
+        saved, show = state.saved, state.options.show
+        if saved is not None and saved.run_dir is not None:
+            listed = "; ".join([", ".join(saved.names),
+                                *(f"no {name}: {why}" for name, why in DISABLED.items() if name not in saved.names)])
+            terminalreporter.write_line(f"artifacts: {show(saved.run_dir)}/ ({listed})")
+        elif saved is not None and saved.plan_only is not None:
+            terminalreporter.write_line(f"plan: {show(saved.plan_only)} (only the plan: the run folder could not be "
+                                        "written)")
 
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

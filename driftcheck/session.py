@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from driftcheck import codes
+from driftcheck.artifacts import Saved
 from driftcheck.compare import Observed, ProjectOnHost
 from driftcheck.composehash import ComposeError, local_compose
 from driftcheck.errors import ManifestError, ObservationError
@@ -79,6 +80,8 @@ class RunState:
     plan: Plan | None = None
     #: pytest-json-report's report, as its pytest_json_modifyreport hook hands it over
     json_report: dict[str, Any] | None = None
+    #: what the run wrote, once it has
+    saved: Saved | None = None
 
     def load(self) -> None:
         show = self.options.show
