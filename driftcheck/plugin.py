@@ -11,7 +11,7 @@ import gc
 import logging
 import os
 import sys
-import threading
+from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +29,8 @@ from driftcheck.printable import printable
 from driftcheck.registry import BY_NAME
 from driftcheck.report import Reporter
 from driftcheck.selection import MANIFEST_FILE, requires_manifest
-from driftcheck.session import RunState, Subject, install_signal_handlers, subject_id
+from driftcheck.session import RunState, Subject, subject_id
+from driftcheck.signals import RunSignals
 
 MARKERS = (
     "drift: a drift check generated from a module.yaml",
@@ -39,7 +40,18 @@ MARKERS = (
 )
 
 
+#: SIGTERM and SIGINT from this plugin's registration (start-up) until pytest_configure takes them
+_STARTUP: RunSignals | None = None
+SIGNALS = pytest.StashKey[RunSignals]()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    global _STARTUP
+    # pytest calls this as it registers the plugin, early in start-up: a signal from now on is noted
+    # (signals.py), and a drift run turns it into INTERRUPTED instead of dying with 143.
+    signals = RunSignals()
+    if signals.install():
+        _STARTUP = signals
     group = parser.getgroup("driftcheck", "drift check of Docker Compose hosts")
     for option in OPTIONS:
         if option.switch:
@@ -62,6 +74,9 @@ def _reaches(config: pytest.Config, checks: Path) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    global _STARTUP
+    signals, _STARTUP = _STARTUP or RunSignals(), None
+    config.stash[SIGNALS] = signals  # restored by pytest_unconfigure, also after a usage error here
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     root = config.inipath.parent if config.inipath else config.rootpath
@@ -80,8 +95,13 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = hasattr(config, "workerinput")
     now = datetime.now(UTC)
     drift = not offline and (worker or _reaches(config, root / "checks"))
-    state = RunState(options, new_run_id(now), now, offline=offline, drift=drift, worker=worker, previous=previous)
-    state.load()
+    state = RunState(options, new_run_id(now), now, offline=offline, drift=drift, worker=worker, previous=previous,
+                     signals=signals)
+    if drift and not worker and signals.install():
+        state.load_interruptibly()
+    else:
+        signals.restore(redeliver=True)  # no drift run (or an xdist worker): the signals behave as pytest's
+        state.load()
     for tag in sorted({t for m in state.modules for t in m.tags}):
         config.addinivalue_line("markers", f"{tag}: modules tagged {tag}")
     config.stash[STATE] = state
@@ -106,8 +126,6 @@ def _start_drift_run(config: pytest.Config, state: RunState) -> None:
     # -p no:junitxml: no xmlpath option, and a run folder without junit.xml
     if hasattr(config.option, "xmlpath") and not config.option.xmlpath and not config.option.collectonly:
         config.option.xmlpath = str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
-    if threading.current_thread() is threading.main_thread():
-        install_signal_handlers(state)
     if state.options.format == "json":
         # stdout carries the plan alone: pytest's terminal (created after this hook) writes to
         # stderr; sys.stdout is given back once it exists (report.py).
@@ -117,6 +135,26 @@ def _start_drift_run(config: pytest.Config, state: RunState) -> None:
         from driftcheck.xdistpart import XdistController
 
         config.pluginmanager.register(XdistController(state, config.rootpath), "driftcheck-xdist")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    """A drift run stopped before it collects (at start-up or loading) ends here as interrupted; from
+    here until the session ends, a signal stops the run where it is (signals.py)."""
+    state = session.config.stash.get(STATE, None)
+    if state is not None and state.drift and not state.worker:
+        pending = state.signals.take_pending()
+        state.interrupted = state.interrupted or pending
+        if state.interrupted:
+            raise KeyboardInterrupt(state.interrupted)  # pytest ends the session as interrupted, with a plan
+        state.signals.raising()
+    return (yield)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    signals = config.stash.get(SIGNALS, None)
+    if signals is not None:
+        signals.restore()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

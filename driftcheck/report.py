@@ -30,7 +30,8 @@ from driftcheck.artifacts import (
 )
 from driftcheck.plan import Plan, RunError, build_plan, iso
 from driftcheck.printable import printable
-from driftcheck.session import SIGNAL_NAMES, RunState
+from driftcheck.session import RunState
+from driftcheck.signals import NAMES
 from driftcheck.summary import summary_lines
 
 WORKER_OUTPUT = "driftcheck_hosts"
@@ -155,8 +156,10 @@ class Reporter:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         # pytest raises Session.Interrupted (a KeyboardInterrupt) for collection errors and -x too.
+        state = self.state
         if not isinstance(excinfo.value, pytest.Session.Interrupted):
-            self.state.interrupted = self.state.signal_received or SIGNAL_NAMES[signal.SIGINT]
+            state.interrupted = state.interrupted or state.signals.received or NAMES[signal.SIGINT]
+            state.signals.shield()  # a second signal must not stop the plan of the first
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -167,14 +170,16 @@ class Reporter:
             if state.offline and int(session.exitstatus) in (1, 5):
                 session.exitstatus = pytest.ExitCode.INTERRUPTED  # an invalid manifest, or none: exit 2 (SPEC §7b)
             return (yield)
-        state.finishing = True
+        state.signals.shield()
         if state.worker:
             # The controller builds the plan; a worker only tells it what it sent to its hosts.
             workeroutput: dict[str, Any] = cast(Any, config).workeroutput
             workeroutput[WORKER_OUTPUT] = [h.to_json() for h in state.host_records()]
             return (yield)
         if config.option.collectonly:
-            return (yield)
+            result = yield
+            state.signals.done(int(session.exitstatus))
+            return result
         options = state.options
         errors = state.run_errors()
         writable = True
@@ -206,6 +211,11 @@ class Reporter:
             raise
         state.saved = _save(config, state, plan, writable, move_latest)
         session.exitstatus = state.plan.exit_code
+        if state.plan_stdout is not None:
+            # --drift-format json: the plan alone on the real stdout, as soon as it is final.
+            state.plan_stdout.buffer.write(to_json(state.plan.to_json()))
+            state.plan_stdout.flush()
+        state.signals.done(state.plan.exit_code)  # from here a signal ends the process with this exit code
         return result
 
     @pytest.hookimpl(optionalhook=True)
@@ -240,10 +250,10 @@ class Reporter:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         state = self.state
-        for signum, previous in state.previous_handlers.items():
-            signal.signal(signum, previous)
+        state.signals.restore()
+        if state.signals.stopped and state.plan is not None:
+            sys.stderr.write(f"driftcheck: {state.signals.stopped} after the plan was written: stopped at once, "
+                             f"exit {state.plan.exit_code} as the plan says\n")
+            sys.stderr.flush()
         if state.plan_stdout is not None:
-            # --drift-format json: the plan alone on the real stdout.
-            if state.plan is not None:
-                state.plan_stdout.buffer.write(to_json(state.plan.to_json()))
             state.plan_stdout.flush()

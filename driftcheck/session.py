@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from signal import SIGINT
 from typing import Any, TextIO
 
 from driftcheck import codes
@@ -22,6 +22,7 @@ from driftcheck.options import RunOptions
 from driftcheck.plan import CheckOutcome, HostRecord, Plan, Problem, RunError
 from driftcheck.records import WORKING_DIR_LABEL
 from driftcheck.registry import BY_NAME, Check, Need
+from driftcheck.signals import NAMES, RunSignals
 from driftcheck.transport import Transport
 
 #: what a drift check is parametrized with: a module, or a compose project on a host (orphans)
@@ -69,12 +70,8 @@ class RunState:
     observations: Observations | None = None
     #: how the run was interrupted ("SIGTERM", "Ctrl-C (SIGINT)"), or None
     interrupted: str | None = None
-    #: the last SIGTERM/SIGINT received
-    signal_received: str | None = None
-    #: set when the session ends: from then on a signal is noted, not raised, so the plan and
-    #: artifacts are always finished (that takes milliseconds)
-    finishing: bool = False
-    previous_handlers: dict[int, Any] = field(default_factory=dict)
+    #: what SIGTERM and SIGINT do, phase by phase (signals.py)
+    signals: RunSignals = field(default_factory=RunSignals)
     #: --drift-format json: the real stdout, which gets the plan alone at the end
     plan_stdout: TextIO | None = None
     plan: Plan | None = None
@@ -109,6 +106,21 @@ class RunState:
                     module.path, "compose", f"resolves to container {module.container_name} on host "
                     f"{module.host}, which module {other.name} ({other.path}) already declares"))
 
+    def load_interruptibly(self) -> None:
+        """load(), which a signal may stop (signals.py): then nothing loaded counts, and the run is interrupted."""
+        signals = self.signals
+        try:
+            signals.raising()
+            self.load()
+            signals.noting()
+        except KeyboardInterrupt:
+            signals.noting()
+            self.modules, self.hosts, self.load_errors = [], {}, []
+            self.interrupted = signals.received or NAMES[SIGINT]
+        pending = signals.take_pending()
+        if pending is not None and not self.interrupted:
+            self.interrupted = pending  # noted at start-up, or after loading
+
     def projects(self) -> list[ProjectOnHost]:
         """Every compose project some module uses, per host, with the modules that claim it."""
         keys = sorted({(m.host, m.project) for m in self.modules})
@@ -128,7 +140,7 @@ class RunState:
     def run_errors(self) -> list[RunError]:
         """The run's own errors: invalid files, an empty selection, an interruption."""
         errors = [RunError(e.code, e.problem, file=e.path, key=e.key) for e in self.load_errors]
-        if not self.load_errors and not self.outcomes:
+        if not self.load_errors and not self.outcomes and not self.interrupted:
             errors.append(RunError(codes.NO_MODULES_SELECTED, "no module matched the selection (-k/-m) or no "
                                    "module is declared; check the -k/-m expression against the module names "
                                    "and tags"))
@@ -230,19 +242,3 @@ class Observations:
     def close(self) -> None:
         for observer in self.observers.values():
             observer.transport.close()
-
-
-SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)"}
-
-
-def install_signal_handlers(state: RunState) -> None:
-    """SIGTERM (a CI job cancelled, a systemd stop) ends the run the way Ctrl-C does: with a plan."""
-
-    def handler(signum: int, frame: Any) -> None:
-        name = SIGNAL_NAMES.get(signum, f"signal {signum}")
-        state.signal_received = name
-        if not state.finishing:
-            raise KeyboardInterrupt(name)
-
-    for signum in SIGNAL_NAMES:
-        state.previous_handlers[signum] = signal.signal(signum, handler)
