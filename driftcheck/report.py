@@ -188,7 +188,9 @@ class Reporter:
         except OSError as exc:
             errors.append(_artifacts_error(state, exc))
             writable = False
-        move_latest = not state.interrupted
+        # latest moves only with a run that looked at its hosts (SPEC §7b): not with an invalid manifest or
+        # inventory, an empty selection or an interruption
+        move_latest = not state.interrupted and not state.load_errors and bool(state.outcomes)
         blocker = latest_blocker(options.reports_dir) if writable and move_latest else None
         if blocker is not None:
             errors.append(_artifacts_error(state, LatestNotALink(0, blocker, str(options.reports_dir / "latest"))))

@@ -120,3 +120,22 @@ def test_a_crash_at_the_end_leaves_no_partial_run_folder(lab):
     assert run.rc != 0 and "crashed at finish on purpose" in run.output, run.output
     assert leftovers(lab.reports) == []
     assert "generated xml file" not in run.output
+
+
+@pytest.mark.parametrize("case", ["invalid manifest", "invalid inventory", "empty selection"])
+def test_latest_moves_only_with_a_run_that_looked_at_its_hosts(lab, case):
+    # SPEC §7b: not with an invalid manifest or an empty selection (it used to move with both)
+    in_sync(lab)
+    earlier = lab.run()
+    assert earlier.rc == 0 and (lab.reports / "latest").resolve() == earlier.run_dir, earlier.output
+    args: tuple[str, ...] = ()
+    if case == "invalid manifest":
+        lab.module("bad", colour="blue")
+    elif case == "invalid inventory":
+        lab.inventory.write_text("hosts: {stubhost: {connection: 'telnet://x'}}\n")
+    else:
+        args = ("-k", "no-such-module")
+    run = lab.run(*args)
+    assert run.rc == 2 and run.run_dir is not None and run.run_dir != earlier.run_dir, run.output
+    assert (lab.reports / "latest").resolve() == earlier.run_dir, "latest moved to a run that checked nothing"
+    assert lab.latest_plan()["exit_code"] == 0

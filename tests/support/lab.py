@@ -155,12 +155,18 @@ def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules
         command.append(f"--modules-dir={modules}")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
     full_env.update(env or {})
+    def run_dirs() -> set[Path]:
+        return {p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")} \
+            if reports.is_dir() else set()
+
+    before = run_dirs()
     started = time.monotonic()
     done = subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
                           check=False)
     seconds = time.monotonic() - started
-    latest = reports / "latest"
-    run_dir = latest.resolve() if latest.exists() else None
+    # this run's own folder: latest moves only with a run that looked at its hosts (not an invalid inventory)
+    new = sorted(run_dirs() - before)
+    run_dir = new[-1] if new else None
     plan = json.loads((run_dir / "plan.json").read_text()) if run_dir else None
     return SuiteRun(done.returncode, done.stdout + done.stderr, plan, seconds, run_dir)
 
