@@ -19,7 +19,11 @@ put back when the run ends (or at once, for a run that is no drift run).
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
 import signal
+import sys
 import threading
 from enum import Enum
 from typing import Any
@@ -90,8 +94,7 @@ class RunSignals:
         self.phase = Phase.DONE
         pending = self.take_pending()
         if pending is not None:
-            self.stopped = pending
-            raise SystemExit(exit_code)
+            self._stop(pending)
 
     def _handle(self, signum: int, frame: Any) -> None:
         name = NAMES.get(signum, f"signal {signum}")
@@ -99,6 +102,23 @@ class RunSignals:
         if self.phase is Phase.RAISING:
             raise KeyboardInterrupt(name)
         if self.phase is Phase.DONE:
-            self.stopped = name
-            raise SystemExit(self.exit_code)
+            self._stop(name)
         self.pending = name
+
+    def _stop(self, name: str) -> None:
+        """End the process with the decided exit code: unwind (pytest_unconfigure still runs), then leave
+        without tearing down the heap (a run of thousands of checks spends seconds freeing it)."""
+        self.stopped = name
+        atexit.register(_exit_now, self.exit_code)
+        raise SystemExit(self.exit_code)
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(code)

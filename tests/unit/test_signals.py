@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import signal
 
 import pytest
 
+from driftcheck import signals as signals_module
 from driftcheck.signals import RunSignals
 
 
@@ -15,6 +17,8 @@ def signals():
     assert handler.install()
     yield handler
     handler.restore()
+    # a stop leaves the process at exit with os._exit: not this one
+    atexit.unregister(signals_module._exit_now)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
