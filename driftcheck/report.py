@@ -83,6 +83,7 @@ def _save(config: pytest.Config, state: RunState, plan: Plan, writable: bool, mo
     xmlpath, ours = _junit(config, state)
     report = _with_plan(state.json_report, plan) if state.json_report is not None else None
     saved = Saved(None, (), None)
+    junit: bytes | None = None
     if writable:
         try:
             junit = Path(xmlpath).read_bytes() if xmlpath and Path(xmlpath).is_file() else None
@@ -204,7 +205,8 @@ class Reporter:
             result = yield
         except OSError as exc:  # junitxml could not write its file (a full or read-only reports folder)
             result = None
-            plan = plan.with_error(_artifacts_error(state, exc))
+            if writable:  # else the folder's own error already says it
+                plan = plan.with_error(_artifacts_error(state, exc))
             writable = False
             if state.observations is not None:
                 state.observations.close()  # the session teardown that follows junitxml's hook did not run

@@ -139,3 +139,13 @@ def test_latest_moves_only_with_a_run_that_looked_at_its_hosts(lab, case):
     assert run.rc == 2 and run.run_dir is not None and run.run_dir != earlier.run_dir, run.output
     assert (lab.reports / "latest").resolve() == earlier.run_dir, "latest moved to a run that checked nothing"
     assert lab.latest_plan()["exit_code"] == 0
+
+
+def test_an_unwritable_reports_folder_is_one_error_not_two(lab):
+    # the folder's own error and junitxml's failing write into it are one cause
+    in_sync(lab)
+    blocker = lab.root / "not-a-folder"
+    blocker.write_text("a file\n")
+    run = lab.run("--drift-format=json", reports=blocker / "reports")
+    assert run.rc == 2, run.output
+    assert [e["code"] for e in json.loads(run.stdout)["errors"]] == ["ARTIFACTS_NOT_WRITTEN"], run.stdout
