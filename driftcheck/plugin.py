@@ -27,7 +27,7 @@ from driftcheck.options import FORMATS, OPTIONS, RunOptions
 from driftcheck.plan import new_run_id
 from driftcheck.printable import printable
 from driftcheck.registry import BY_NAME
-from driftcheck.report import Reporter
+from driftcheck.report import JunitLine, Reporter
 from driftcheck.selection import MANIFEST_FILE, requires_manifest
 from driftcheck.session import RunState, Subject, subject_id
 from driftcheck.signals import RunSignals
@@ -108,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(checkrun, "driftcheck-checkrun")  # its fixtures
     config.pluginmanager.register(Recorder(state), "driftcheck-recorder")
     config.pluginmanager.register(Reporter(state), "driftcheck-reporter")
+    config.pluginmanager.register(JunitLine(), "driftcheck-junit-line")
     if state.drift:
         _start_drift_run(config, state)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from _pytest.junitxml import xml_key  # junitxml's LogXML instance, to drop its line for a file that is gone
 
 from driftcheck import codes
 from driftcheck.artifacts import (
@@ -64,12 +63,41 @@ def _junit(config: pytest.Config, state: RunState) -> tuple[str | None, bool]:
     return xmlpath, xmlpath == str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
 
 
-def _forget_junit(config: pytest.Config) -> None:
-    """junitxml's "generated xml file" line would name a file that is gone: the line goes with the plugin."""
-    xml = config.stash.get(xml_key, None)
-    if xml is not None:
-        del config.stash[xml_key]  # junitxml's own unconfigure unregisters what it finds there
-        config.pluginmanager.unregister(xml)
+def _name_junit(config: pytest.Config, where: str | None) -> None:
+    """What junitxml's "generated xml file" line names: the file in the run folder, or (None) no line,
+    for a file that is gone. junitxml's plugin is found through the plugin manager (its `logfile` is
+    what the line names); the line itself is dropped by JunitLine."""
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__name__ == "LogXML" and hasattr(plugin, "logfile"):
+            if where is None:
+                config.stash[JUNIT_GONE] = True
+            else:
+                plugin.logfile = where
+
+
+#: set when the run's junit.xml did not make it into a run folder
+JUNIT_GONE = pytest.StashKey[bool]()
+
+
+class JunitLine:
+    """Drops junitxml's "generated xml file" terminal line when that file is gone (JUNIT_GONE)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter,
+                                config: pytest.Config) -> Generator[None, object, object]:
+        if not config.stash.get(JUNIT_GONE, False):
+            return (yield)
+        original = terminalreporter.write_sep
+
+        def write_sep(sep: str, title: str | None = None, fullwidth: int | None = None, **markup: bool) -> None:
+            if not (title or "").startswith("generated xml file:"):
+                original(sep, title, fullwidth, **markup)
+
+        terminalreporter.write_sep = write_sep  # type: ignore[method-assign,assignment]
+        try:
+            return (yield)
+        finally:
+            del terminalreporter.write_sep  # the class's own again
 
 
 def _with_plan(report: dict[str, Any] | None, plan: Plan) -> dict[str, Any] | None:
@@ -113,11 +141,9 @@ def _save(config: pytest.Config, state: RunState, plan: Plan, writable: bool, mo
     discard_run(options.reports_dir, state.run_id)  # whatever did not make it into place
     if ours and saved.run_dir is not None:
         # junitxml's "generated xml file" line names the file it wrote, which is now in the run folder.
-        xml = config.stash.get(xml_key, None)
-        if xml is not None:
-            xml.logfile = str(saved.run_dir / "junit.xml")
+        _name_junit(config, str(saved.run_dir / "junit.xml"))
     elif ours:
-        _forget_junit(config)
+        _name_junit(config, None)
     state.plan = plan
     return saved
 
