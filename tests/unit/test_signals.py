@@ -13,13 +13,14 @@ from driftcheck.signals import RunSignals
 
 @pytest.fixture
 def signals():
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or procgroup's own once a helper ran in this process
     handler = RunSignals()
     assert handler.install()
     yield handler
     handler.restore()
     # a stop leaves the process at exit with os._exit: not this one
     atexit.unregister(signals_module._exit_now)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_noting_then_raising(signals):
