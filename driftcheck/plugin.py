@@ -97,11 +97,12 @@ def pytest_configure(config: pytest.Config) -> None:
     drift = not offline and (worker or _reaches(config, root / "checks"))
     state = RunState(options, new_run_id(now), now, offline=offline, drift=drift, worker=worker, previous=previous,
                      signals=signals)
+    listing = bool(config.option.collectonly)
     if drift and not worker and signals.install():
-        state.load_interruptibly()
+        state.load_interruptibly(listing=listing)
     else:
         signals.restore(redeliver=True)  # no drift run (or an xdist worker): the signals behave as pytest's
-        state.load()
+        state.load(listing=listing)
     for tag in sorted({t for m in state.modules for t in m.tags}):
         config.addinivalue_line("markers", f"{tag}: modules tagged {tag}")
     config.stash[STATE] = state

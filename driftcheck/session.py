@@ -80,13 +80,14 @@ class RunState:
     #: what the run wrote, once it has
     saved: Saved | None = None
 
-    def load(self) -> None:
+    def load(self, listing: bool = False) -> None:
+        """Read the inventory and the modules; listing (--collect-only) lists checks and connects nowhere."""
         show = self.options.show
         try:
-            # Offline validation runs where the deploy key may not be (a PR pipeline): files named
-            # by the inventory are checked when a run connects, not by -m manifest.
+            # Offline validation runs where the deploy key may not be (a PR pipeline), and listing the
+            # checks needs no credentials: files named by the inventory are checked when a run connects.
             self.hosts = load_inventory(self.options.inventory, show(self.options.inventory),
-                                        check_files=not self.offline, full_schema=self.offline)
+                                        check_files=not (self.offline or listing), full_schema=self.offline)
             if self.offline:
                 self.load_warnings = [p for host in self.hosts.values()
                                       for p in file_problems(host, show(self.options.inventory))]
@@ -106,12 +107,12 @@ class RunState:
                     module.path, "compose", f"resolves to container {module.container_name} on host "
                     f"{module.host}, which module {other.name} ({other.path}) already declares"))
 
-    def load_interruptibly(self) -> None:
+    def load_interruptibly(self, listing: bool = False) -> None:
         """load(), which a signal may stop (signals.py): then nothing loaded counts, and the run is interrupted."""
         signals = self.signals
         try:
             signals.raising()
-            self.load()
+            self.load(listing=listing)
             signals.noting()
         except KeyboardInterrupt:
             signals.noting()

@@ -1,0 +1,33 @@
+"""A first user's runs (issue 17): listing the checks needs no credentials."""
+
+from __future__ import annotations
+
+import yaml
+
+from .harness import HOST
+
+
+def missing_files_inventory(lab, tmp_path):
+    """An inventory whose host names a key and a known_hosts this machine does not have (a fresh clone)."""
+    lab.inventory.write_text(yaml.safe_dump({"hosts": {HOST: {
+        "connection": "paramiko://deploy@192.0.2.10:22", "identity_file": str(tmp_path / "no-ssh" / "id_ed25519"),
+        "known_hosts": str(tmp_path / "no-ssh" / "known_hosts"), "timeout": 2}}}))
+
+
+def test_collect_only_lists_the_checks_without_the_inventorys_files(lab, tmp_path):
+    missing_files_inventory(lab, tmp_path)
+    lab.module("in-sync")
+    listed = lab.run("--collect-only", "-q")
+    assert listed.rc == 0, listed.output
+    assert "checks/test_container.py::test_exists[in-sync]" in listed.stdout, listed.output
+    assert "expected an existing file" not in listed.output and "INVENTORY_INVALID" not in listed.output
+    assert listed.run_dir is None and lab.commands_logged() == []
+    # a run that connects still refuses the missing key before contacting anything, naming the key
+    run = lab.run()
+    assert run.rc == 2 and run.error_codes() == ["INVENTORY_INVALID"], run.output
+    assert f"hosts.{HOST}.identity_file" in run.stdout and "expected an existing file" in run.stdout
+    # make validate (-m manifest) shows both missing files as warnings and stays valid
+    validated = lab.run("-m", "manifest")
+    assert validated.rc == 0, validated.output
+    assert validated.stdout.count("WARNING  hosts.yaml: key") == 2, validated.output
+
