@@ -161,7 +161,8 @@ def _manifest_summary(terminalreporter: pytest.TerminalReporter, state: RunState
     problems = len(state.load_errors) or failed
     show = state.options.show
     if problems or not passed:
-        what = f"invalid: {problems} problem(s)" if problems else "no module to validate"
+        what = f"invalid: {problems} problem(s)" if problems else "no module to validate" if state.modules else \
+            f"no module in {show(state.options.modules_dir)} yet (`make import HOST=<name>` adopts what a host runs)"
         terminalreporter.write_line(f"{what}; no host was contacted, no plan written; exit 2", red=True)
     else:
         warned = f" ({len(state.load_warnings)} warning(s) above)" if state.load_warnings else ""

@@ -141,10 +141,14 @@ class RunState:
     def run_errors(self) -> list[RunError]:
         """The run's own errors: invalid files, an empty selection, an interruption."""
         errors = [RunError(e.code, e.problem, file=e.path, key=e.key) for e in self.load_errors]
-        if not self.load_errors and not self.outcomes and not self.interrupted:
-            errors.append(RunError(codes.NO_MODULES_SELECTED, "no module matched the selection (-k/-m) or no "
-                                   "module is declared; check the -k/-m expression against the module names "
-                                   "and tags"))
+        if not self.load_errors and not self.outcomes and not self.interrupted and not self.modules:
+            folder = self.options.show(self.options.modules_dir)
+            errors.append(RunError(codes.NO_MODULES_SELECTED, f"no module is declared in {folder}; adopt what a "
+                                   "host runs with `make import HOST=<name>`, or write "
+                                   f"{folder}/<name>/module.yaml"))
+        elif not self.load_errors and not self.outcomes and not self.interrupted:
+            errors.append(RunError(codes.NO_MODULES_SELECTED, "no module matched the selection (-k/-m); check the "
+                                   "-k/-m expression against the module names and tags"))
         if self.interrupted:
             errors.append(RunError(codes.INTERRUPTED, f"the run was stopped by {self.interrupted}; checks that had "
                                    "not run are NOT_CHECKED; nothing was changed on any host; run it again"))

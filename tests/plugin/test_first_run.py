@@ -1,4 +1,5 @@
-"""A first user's runs (issue 17): listing the checks needs no credentials."""
+"""A first user's runs (issue 17): listing the checks needs no credentials, and an empty modules folder
+says what to do instead of failing obscurely."""
 
 from __future__ import annotations
 
@@ -31,3 +32,19 @@ def test_collect_only_lists_the_checks_without_the_inventorys_files(lab, tmp_pat
     assert validated.rc == 0, validated.output
     assert validated.stdout.count("WARNING  hosts.yaml: key") == 2, validated.output
 
+
+def test_an_empty_modules_folder_says_how_to_start(lab):
+    (lab.modules_dir / "README.md").write_text("Your modules go here.\n")  # as in a fresh clone
+    run = lab.run()
+    assert run.rc == 2 and run.error_codes() == ["NO_MODULES_SELECTED"], run.output
+    message = run.plan["errors"][0]["message"]
+    assert "no module is declared in" in message and "make import HOST=<name>" in message, message
+    assert "Traceback" not in run.output
+    validated = lab.run("-m", "manifest")
+    assert validated.rc == 2 and "Traceback" not in validated.output
+    assert "no module in modules yet" in validated.stdout and "make import HOST=<name>" in validated.stdout, \
+        validated.output
+    # a selection that matches nothing in a non-empty folder keeps its own words
+    lab.module("in-sync")
+    unmatched = lab.run("-k", "nothing-like-this")
+    assert unmatched.rc == 2 and "no module matched the selection" in unmatched.plan["errors"][0]["message"]
