@@ -107,7 +107,7 @@ def stop_hosts() -> None:
 
 
 def command_log(host: str) -> Path:
-    return labctl.RUN / f"docker-commands.{host}.log"
+    return labctl.SHARED / f"docker-commands.{host}.log"  # the lab user writes it
 
 
 def write_inventory(ports: dict[str, int], path: Path = RUN / "inventory.yaml", scheme: str = "paramiko") -> Path:

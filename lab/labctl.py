@@ -6,10 +6,13 @@
     python lab/labctl.py stacks-up     # deploy (or converge back) the corpus of fixtures/stacks
     python lab/labctl.py stacks-down   # remove it
 
-Everything lives under lab/run/ (git-ignored): containerd and dockerd with their own roots,
-sockets and pidfiles; sshd on a free 127.0.0.1 port with generated keys; a known_hosts file;
-a `docker` wrapper first on the lab user's PATH that logs every command it is asked to run;
-and inventory.yaml, which names the hosts of the example modules.
+Everything lives under lab/run/ (git-ignored): containerd and dockerd with their own roots and
+pidfiles, logs, and inventory.yaml, which names the hosts of the example modules. What the lab user
+reads or runs lives in SHARED, a root-owned 0755 folder under /run named after the checkout: the
+daemons' sockets, sshd's generated keys, authorized_keys and a known_hosts file, and the `docker`
+wrapper first on the lab user's PATH that logs every command it is asked to run. So the lab works
+from a checkout the lab user cannot reach (a clone under /root or `mktemp -d`, mode 700: sshd
+reads authorized_keys as that user). `down` removes SHARED.
 """
 
 from __future__ import annotations
@@ -31,12 +34,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "lab" / "run"
-BIN = RUN / "bin"
-SSH = RUN / "ssh"
-FAULTS = RUN / "faults"
-DOCKER_SOCK = RUN / "docker.sock"
-CONTAINERD_SOCK = RUN / "containerd.sock"
-COMMAND_LOG = RUN / "docker-commands.log"
+#: the checkout's own name for what it starts on this machine (SHARED, the hidden host's namespace)
+CHECKOUT_ID = hashlib.sha256(str(RUN).encode()).hexdigest()[:8]
+#: What the lab user reads, runs or connects to, outside the checkout (see the module's docstring).
+SHARED_ROOT = Path("/run/driftcheck-lab")
+SHARED = SHARED_ROOT / CHECKOUT_ID
+BIN = SHARED / "bin"
+SSH = SHARED / "ssh"
+FAULTS = SHARED / "faults"
+DOCKER_SOCK = SHARED / "docker.sock"
+CONTAINERD_SOCK = SHARED / "containerd.sock"
+COMMAND_LOG = SHARED / "docker-commands.log"
 INVENTORY = RUN / "inventory.yaml"
 LAB_USER = "driftlab"
 DOCKER_GROUP = "docker"
@@ -138,7 +146,42 @@ def ensure_user() -> None:
     run(["usermod", "--password", "*", LAB_USER])
 
 
+def ensure_shared() -> None:
+    """SHARED and its parent: root-owned, mode 0755, so the lab user can traverse them."""
+    for folder in (SHARED_ROOT, SHARED):
+        folder.mkdir(mode=0o755, exist_ok=True)
+        os.chown(folder, 0, 0)
+        folder.chmod(0o755)
+
+
+def as_lab_user(*argv: str) -> bool:
+    """Whether a command run as the lab user (its uid and groups, docker among them) succeeds."""
+    account = pwd.getpwnam(LAB_USER)
+    return subprocess.run(argv, user=account.pw_uid, group=account.pw_gid,
+                          extra_groups=os.getgrouplist(LAB_USER, account.pw_gid), capture_output=True,
+                          check=False).returncode == 0
+
+
+def check_lab_user_access() -> None:
+    """The lab user reaches what sshd reads as that user and what its sessions run; else say exactly why."""
+    for path, test, what in ((SSH / "authorized_keys", "-r", "read"), (BIN / "docker", "-x", "run"),
+                             (COMMAND_LOG, "-w", "write"), (DOCKER_SOCK, "-w", "connect to")):
+        if as_lab_user("test", test, str(path)):
+            continue
+        blocked = next((f for f in reversed(path.parents) if not as_lab_user("test", "-x", str(f))), None)
+        if blocked is not None:
+            info = blocked.stat()
+            fix = f"{blocked} (mode {info.st_mode & 0o7777:o}, uid {info.st_uid}) keeps it out; make it mode 755"
+        elif not path.exists():
+            fix = "it is missing; run make lab-down, then make lab-up"
+        else:
+            fix = f"its mode {path.stat().st_mode & 0o7777:o} or owner forbids it; run make lab-down, then make lab-up"
+        raise SystemExit(f"lab: the lab user {LAB_USER} cannot {what} {path}, so every login to the lab would "
+                         f"fail (sshd reads authorized_keys as {LAB_USER}): {fix}")
+
+
 def start_docker() -> None:
+    ensure_shared()
     for sub in ("containerd-root", "containerd-state", "docker-data", "docker-exec"):
         (RUN / sub).mkdir(parents=True, exist_ok=True)
     if pid_alive(RUN / "containerd.pid") is None:
@@ -215,6 +258,7 @@ DENIED_SOCK = FAULTS / "denied.sock"
 
 
 def write_docker_wrapper() -> None:
+    ensure_shared()
     BIN.mkdir(parents=True, exist_ok=True)
     FAULTS.mkdir(parents=True, exist_ok=True)
     # The lab user removes a one-shot fault (drop-once) after it fired.
@@ -289,6 +333,7 @@ def start_sshd(instance: str = "sshd", command_log: Path = COMMAND_LOG, extra: s
     own command_log, so commands are counted per host on the host's side. extra (opt-in) is added
     to the instance's sshd_config, e.g. `HostCertificate <file>` for a host certificate.
     """
+    ensure_shared()
     SSH.mkdir(parents=True, exist_ok=True)
     SSH.chmod(0o755)
     host_key, client_key = SSH / "host_ed25519", SSH / "client_ed25519"
@@ -522,9 +567,11 @@ def up() -> None:
     converge()
     write_docker_wrapper()
     port = start_sshd()
+    check_lab_user_access()
     write_inventory(port)
     start_registry()
-    log(f"up: inventory {INVENTORY.relative_to(REPO)}, DOCKER_HOST=unix://{DOCKER_SOCK}")
+    log(f"up: inventory {INVENTORY.relative_to(REPO)}, DOCKER_HOST=unix://{DOCKER_SOCK}, the lab user's files in "
+        f"{SHARED}")
 
 
 def stop_pid(pidfile: Path, name: str, seconds: float = 20.0) -> None:
@@ -553,6 +600,13 @@ def down() -> None:
     stop_pid(RUN / "registry.pid", "docker-registry")
     stop_pid(RUN / "docker.pid", "dockerd", 30)
     stop_pid(RUN / "containerd.pid", "containerd")
+    if SHARED.is_dir():
+        shutil.rmtree(SHARED)
+        log(f"removed {SHARED}")
+    try:
+        SHARED_ROOT.rmdir()  # only when no other checkout's lab is up
+    except OSError:
+        pass
 
 
 def status() -> int:
@@ -568,9 +622,9 @@ def status() -> int:
 
 #: The network namespace of the hidden host: only its loopback, so nothing in the root namespace reaches it.
 #: Named after the checkout, so two checkouts' labs (each in a network namespace of its own) never share it.
-HIDDEN_NETNS = "driftlab-hidden-" + hashlib.sha256(str(RUN).encode()).hexdigest()[:8]
+HIDDEN_NETNS = "driftlab-hidden-" + CHECKOUT_ID
 #: What the hidden host's `docker` logs (the same wrapper as the lab host's).
-HIDDEN_COMMAND_LOG = RUN / "hidden-commands.log"
+HIDDEN_COMMAND_LOG = SHARED / "hidden-commands.log"
 
 
 def start_hidden() -> tuple[int, int]:
