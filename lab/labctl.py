@@ -7,7 +7,7 @@
     python lab/labctl.py stacks-down   # remove it
 
 Everything lives under lab/run/ (git-ignored): containerd and dockerd with their own roots and
-pidfiles, logs, and inventory.yaml, which names the hosts of the example modules. What the lab user
+pidfiles, logs, and inventory.yaml, which names the hosts of examples/modules. What the lab user
 reads or runs lives in SHARED, a root-owned 0755 folder under /run named after the checkout: the
 daemons' sockets, sshd's generated keys, authorized_keys and a known_hosts file, and the `docker`
 wrapper first on the lab user's PATH that logs every command it is asked to run. So the lab works

@@ -30,6 +30,7 @@ from driftcheck.errors import ObservationError
 from driftcheck.inventory import load_inventory
 from driftcheck.transport import Transport
 from tests.support.lab import (
+    EXAMPLE_MODULES,
     REPO,
     TRANSPORT,
     add_module,
@@ -379,7 +380,7 @@ def test_connection_dropped_again_makes_the_unobserved_modules_errors(lab, comma
 
 def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
     modules = tmp_path / "modules"
-    subprocess.run(["cp", "-r", str(REPO / "modules"), str(modules)], check=True)
+    subprocess.run(["cp", "-r", str(EXAMPLE_MODULES), str(modules)], check=True)
     redis = modules / "honcho-redis" / "module.yaml"
     redis.write_text(redis.read_text().replace("redis:7.2-alpine", "redis:7.0-alpine"))  # drift on rs2000
     add_module(modules, "nas-app", "nas")
@@ -426,7 +427,7 @@ def test_interrupted_run_exits_2_and_keeps_earlier_runs(lab, command_log, tmp_pa
     command_log.write_text("")
     with fault("inspect", "hang"):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", f"--reports-dir={reports}",
+            [sys.executable, "-m", "pytest", f"--reports-dir={reports}", f"--modules-dir={EXAMPLE_MODULES}",
              f"--inventory={write_inventory(tmp_path / 'hosts.yaml', timeout=60)}"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")})

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from driftcheck.allowlist import check_argv
-from tests.support.lab import INVENTORY, REPO, lab_connection, logged_commands, make, run_suite
+from tests.support.lab import EXAMPLE_MODULES, INVENTORY, lab_connection, logged_commands, make, run_suite
 
 REMOVED = ("homepage", "traefik", "honcho-redis")
 PROJECT = labctl.PROJECT  # home-platform: the example platform the lab runs
@@ -54,7 +54,7 @@ def adopted(modules: Path, kept: dict[str, bytes] | None = None) -> dict[str, di
 
 def test_import_adopts_the_undeclared_services_of_a_project_and_they_are_in_sync(lab, command_log, tmp_path):
     modules = tmp_path / "modules"
-    shutil.copytree(REPO / "modules", modules)
+    shutil.copytree(EXAMPLE_MODULES, modules)
     for name in REMOVED:
         shutil.rmtree(modules / name)
     kept = snapshot(modules)
@@ -162,7 +162,7 @@ def test_compose_files_are_copied_where_they_give_the_hash_and_are_in_sync_witho
 
 def test_import_never_overwrites_and_a_second_run_adds_nothing(lab, tmp_path):
     modules = tmp_path / "modules"
-    shutil.copytree(REPO / "modules", modules)
+    shutil.copytree(EXAMPLE_MODULES, modules)
     shutil.rmtree(modules / "traefik")
     # a module named like the service, declaring something else: its name is taken
     (modules / "traefik").mkdir()
@@ -184,7 +184,7 @@ def test_import_never_overwrites_and_a_second_run_adds_nothing(lab, tmp_path):
 
 def test_import_errors_are_exit_2_and_write_nothing(lab, tmp_path, mute_server):
     modules = tmp_path / "modules"
-    shutil.copytree(REPO / "modules", modules)
+    shutil.copytree(EXAMPLE_MODULES, modules)
     before = snapshot(modules)
     done = make("import", f"INVENTORY={INVENTORY}", f"MODULES_DIR={modules}")
     assert done.returncode == 2 and "make import HOST=<inventory name>" in done.stdout + done.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.lab import (
+    EXAMPLE_MODULES,
     SuiteRun,
     assert_errors_actionable,
     labctl,
@@ -141,7 +142,7 @@ def test_an_ssh_config_paramiko_cannot_honour_is_refused_before_connecting(lab, 
     assert [(e["code"], e["key"]) for e in errors] == [("INVENTORY_INVALID", "hosts.rs2000.ssh_config")], errors
     assert "ProxyJump" in errors[0]["message"] and "ssh://" in errors[0]["message"]
     assert logged_commands() == []
-    validated = make("validate", f"INVENTORY={tmp_path / 'hosts.yaml'}")
+    validated = make("validate", f"INVENTORY={tmp_path / 'hosts.yaml'}", f"MODULES_DIR={EXAMPLE_MODULES}")
     assert validated.returncode == 2 and "ProxyJump" in validated.stdout + validated.stderr
 
 

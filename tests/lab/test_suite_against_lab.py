@@ -7,9 +7,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import labctl
-
-from tests.support.lab import DRIFT_MODULES, logged_commands, run_suite, sshd_log_count
+from tests.support.lab import DRIFT_MODULES, EXAMPLE_MODULES, logged_commands, run_suite, sshd_log_count
 
 EXPECTED_DRIFT = {
     "in-sync": ("in_sync", []),
@@ -46,7 +44,7 @@ def test_baseline_is_in_sync_with_at_most_three_commands(lab, command_log, tmp_p
     assert run.rc == 0, run.output
     assert run.plan is not None
     assert set(run.statuses().values()) == {"in_sync"}
-    assert len(run.plan["modules"]) == len(list((labctl.REPO / "modules").iterdir()))
+    assert len(run.plan["modules"]) == len(list(EXAMPLE_MODULES.glob("*/module.yaml")))
     sent = logged_commands()
     # Counted on the host's side (the lab user's docker wrapper), not only from the plan's record.
     assert 1 <= len(sent) <= 3, sent

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.lab import DRIFT_MODULES, INVENTORY, REPO
+from tests.support.lab import DRIFT_MODULES, EXAMPLE_MODULES, INVENTORY, REPO
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -18,7 +18,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def suite(tmp_path: Path, *args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_") and k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
-                           f"--inventory={INVENTORY}", *args], cwd=REPO, env={**clean, **(env or {})},
+                           f"--inventory={INVENTORY}", f"--modules-dir={EXAMPLE_MODULES}", *args], cwd=REPO,
+                          env={**clean, **(env or {})},
                           timeout=120, check=False, **kwargs)
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests.support.lab import (
     DRIFT_MODULES,
+    EXAMPLE_MODULES,
     INVENTORY,
-    REPO,
     logged_commands,
     make,
     run_suite,
@@ -30,14 +30,14 @@ def untouched(lab: Path, command_log: Path):
     assert logged_commands() == []
 
 
-def copy_modules(tmp_path: Path, source: Path = REPO / "modules") -> Path:
+def copy_modules(tmp_path: Path, source: Path = EXAMPLE_MODULES) -> Path:
     modules = tmp_path / "modules"
     shutil.copytree(source, modules)
     return modules
 
 
 def test_the_example_and_the_lab_modules_validate_offline(tmp_path, untouched):
-    for modules in (REPO / "modules", DRIFT_MODULES):
+    for modules in (EXAMPLE_MODULES, DRIFT_MODULES):
         run = run_suite(tmp_path, "-m", "manifest", modules=modules)
         count = len(list(modules.glob("*/module.yaml")))
         assert run.rc == 0, run.output
@@ -111,7 +111,7 @@ def test_drift_runs_never_include_the_manifest_checks(lab, tmp_path):
 
 
 def test_make_validate(tmp_path, untouched):
-    done = make("validate", f"INVENTORY={INVENTORY}")
+    done = make("validate", f"INVENTORY={INVENTORY}", f"MODULES_DIR={EXAMPLE_MODULES}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "7 passed" in done.stdout
     broken = copy_modules(tmp_path)

@@ -33,6 +33,8 @@ TRANSPORT = os.environ.get("LAB_TRANSPORT", "paramiko")
 #: The lab's inventory for TRANSPORT: labctl's own, or a copy of it whose hosts are ssh:// URLs.
 INVENTORY = labctl.INVENTORY if TRANSPORT == "paramiko" else labctl.RUN / f"inventory-{TRANSPORT}.yaml"
 
+#: the example platform the lab deploys (what `make demo` checks); modules/ is the user's own, empty here
+EXAMPLE_MODULES = REPO / "examples" / "modules"
 DRIFT_MODULES = REPO / "fixtures" / "lab" / "modules"
 DRIFT_COMPOSE = REPO / "fixtures" / "lab" / "drift-lab.yaml"
 
@@ -150,9 +152,7 @@ def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules
               env: dict[str, str] | None = None, timeout: float = 120) -> SuiteRun:
     reports = tmp_path / "reports"
     command = [sys.executable, "-m", "pytest", f"--reports-dir={reports}",
-               f"--inventory={inventory or INVENTORY}", *args]
-    if modules is not None:
-        command.append(f"--modules-dir={modules}")
+               f"--inventory={inventory or INVENTORY}", *args, f"--modules-dir={modules or EXAMPLE_MODULES}"]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
     full_env.update(env or {})
     def run_dirs() -> set[Path]:

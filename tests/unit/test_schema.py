@@ -21,7 +21,8 @@ from driftcheck.schema import SCHEMA_DIR, jsonable, validate
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_SCHEMA = json.loads((SCHEMA_DIR / "module.schema.json").read_text())
 HOSTS_SCHEMA = json.loads((SCHEMA_DIR / "hosts.schema.json").read_text())
-EVERY_MODULE = sorted([*ROOT.glob("modules/*/module.yaml"), *ROOT.glob("fixtures/lab/modules/*/module.yaml")])
+EXAMPLE_MODULES = sorted(ROOT.glob("examples/modules/*/module.yaml"))
+EVERY_MODULE = sorted([*EXAMPLE_MODULES, *ROOT.glob("fixtures/lab/modules/*/module.yaml")])
 
 
 @pytest.mark.parametrize("schema", [MODULE_SCHEMA, HOSTS_SCHEMA], ids=["module", "hosts"])
@@ -38,12 +39,15 @@ def test_every_example_and_fixture_module_is_valid_under_the_schema_alone():
         assert errors == [], path
 
 
-def test_the_example_modules_point_editors_at_the_schema():
-    for path in ROOT.glob("modules/*/module.yaml"):
-        assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../../schema/module.schema.json"
-        assert (path.parent / "../../schema/module.schema.json").resolve().is_file()
-    assert (ROOT / "hosts.yaml").read_text().startswith("# yaml-language-server: $schema=schema/hosts.schema.json\n")
-    jsonschema.validate(yaml.safe_load((ROOT / "hosts.yaml").read_text()), HOSTS_SCHEMA)
+def test_the_example_modules_and_inventories_point_editors_at_the_schema():
+    assert len(EXAMPLE_MODULES) == 7
+    for path in EXAMPLE_MODULES:
+        assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../../../schema/module.schema.json"
+        assert (path.parent / "../../../schema/module.schema.json").resolve().is_file()
+    for hosts in (ROOT / "hosts.yaml", ROOT / "examples" / "hosts.yaml"):
+        schema = hosts.read_text().splitlines()[0].removeprefix("# yaml-language-server: $schema=")
+        assert (hosts.parent / schema).resolve() == SCHEMA_DIR / "hosts.schema.json", hosts
+        jsonschema.validate(yaml.safe_load(hosts.read_text()), HOSTS_SCHEMA)
 
 
 def _pattern(*path: str) -> str:
@@ -149,9 +153,11 @@ def test_the_pre_commit_hooks_check_the_repos_files_against_these_schemas():
     by_schema = {hook["args"][1]: re.compile(hook["files"]) for hook in repo["hooks"]}
     assert all(hook["id"] == "check-jsonschema" and hook["args"][0] == "--schemafile" for hook in repo["hooks"])
     assert set(by_schema) == {"schema/module.schema.json", "schema/hosts.schema.json"}
-    modules = [str(p.relative_to(ROOT)) for p in ROOT.glob("modules/*/module.yaml")]
+    modules = [str(p.relative_to(ROOT)) for p in EXAMPLE_MODULES]
     assert modules and all(by_schema["schema/module.schema.json"].search(p) for p in modules)
+    assert by_schema["schema/module.schema.json"].search("modules/mine/module.yaml")  # the user's own
     assert by_schema["schema/hosts.schema.json"].search("hosts.yaml")
+    assert by_schema["schema/hosts.schema.json"].search("examples/hosts.yaml")
     assert not by_schema["schema/module.schema.json"].search("fixtures/lab/modules/x/module.yaml")
 
 
