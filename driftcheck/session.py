@@ -83,18 +83,23 @@ class RunState:
     def load(self, listing: bool = False) -> None:
         """Read the inventory and the modules; listing (--collect-only) lists checks and connects nowhere."""
         show = self.options.show
+        inventory_errors: list[ManifestError] = []
         try:
-            # Offline validation runs where the deploy key may not be (a PR pipeline), and listing the
-            # checks needs no credentials: files named by the inventory are checked when a run connects.
-            self.hosts = load_inventory(self.options.inventory, show(self.options.inventory),
-                                        check_files=not (self.offline or listing), full_schema=self.offline)
-            if self.offline:
-                self.load_warnings = [p for host in self.hosts.values()
-                                      for p in file_problems(host, show(self.options.inventory))]
+            self.hosts = load_inventory(self.options.inventory, show(self.options.inventory), check_files=False,
+                                        full_schema=self.offline)
         except ManifestError as exc:
-            self.load_errors.append(exc)
+            inventory_errors.append(exc)
         self.modules, errors = discover(self.options.modules_dir, show, full_schema=self.offline)
-        self.load_errors += errors
+        # The files an inventory entry names (key, ssh config, known_hosts) matter only to a run that
+        # connects, and only for the hosts its modules name: offline validation runs where the deploy
+        # key may not be (a PR pipeline) and shows them as warnings; listing the checks needs none.
+        problems = {name: file_problems(host, show(self.options.inventory)) for name, host in self.hosts.items()}
+        if self.offline:
+            self.load_warnings = [p for found in problems.values() for p in found]
+        elif not listing:
+            used = {m.host for m in self.modules}
+            inventory_errors += [found[0] for name, found in problems.items() if found and name in used]
+        self.load_errors += inventory_errors + errors
         seen: dict[tuple[str, str], Module] = {}
         for module in self.modules:
             if self.hosts and module.host not in self.hosts:

@@ -8,11 +8,14 @@ import yaml
 from .harness import HOST
 
 
+def missing_files(tmp_path):
+    """An inventory entry naming a key and a known_hosts this machine does not have (as in a fresh clone)."""
+    return {"connection": "paramiko://deploy@192.0.2.10:22", "identity_file": str(tmp_path / "no-ssh" / "id_ed25519"),
+            "known_hosts": str(tmp_path / "no-ssh" / "known_hosts"), "timeout": 2}
+
+
 def missing_files_inventory(lab, tmp_path):
-    """An inventory whose host names a key and a known_hosts this machine does not have (a fresh clone)."""
-    lab.inventory.write_text(yaml.safe_dump({"hosts": {HOST: {
-        "connection": "paramiko://deploy@192.0.2.10:22", "identity_file": str(tmp_path / "no-ssh" / "id_ed25519"),
-        "known_hosts": str(tmp_path / "no-ssh" / "known_hosts"), "timeout": 2}}}))
+    lab.inventory.write_text(yaml.safe_dump({"hosts": {HOST: missing_files(tmp_path)}}))
 
 
 def test_collect_only_lists_the_checks_without_the_inventorys_files(lab, tmp_path):
@@ -33,8 +36,23 @@ def test_collect_only_lists_the_checks_without_the_inventorys_files(lab, tmp_pat
     assert validated.stdout.count("WARNING  hosts.yaml: key") == 2, validated.output
 
 
-def test_an_empty_modules_folder_says_how_to_start(lab):
-    (lab.modules_dir / "README.md").write_text("Your modules go here.\n")  # as in a fresh clone
+def test_a_run_checks_the_files_of_the_hosts_its_modules_name_only(lab, tmp_path):
+    """A run connects only to the hosts its modules name; another entry's missing key stops nothing."""
+    lab.inventory.write_text(yaml.safe_dump({"hosts": {HOST: {"connection": "local://", "timeout": 20},
+                                                       "spare": missing_files(tmp_path)}}))
+    lab.module("in-sync")
+    lab.serve("in-sync")
+    run = lab.run()
+    assert run.rc == 0 and run.statuses() == {"in-sync": "in_sync"}, run.output
+    lab.module("elsewhere", host="spare")
+    run = lab.run()
+    assert run.rc == 2 and run.error_codes() == ["INVENTORY_INVALID"], run.output
+    assert run.plan["errors"][0]["key"] == "hosts.spare.identity_file" and run.commands == []
+
+
+def test_an_empty_modules_folder_says_how_to_start(lab, tmp_path):
+    (lab.modules_dir / "README.md").write_text("Your modules go here.\n")  # as in a fresh clone: no module,
+    missing_files_inventory(lab, tmp_path)                                # no key, no known_hosts
     run = lab.run()
     assert run.rc == 2 and run.error_codes() == ["NO_MODULES_SELECTED"], run.output
     message = run.plan["errors"][0]["message"]
@@ -45,6 +63,7 @@ def test_an_empty_modules_folder_says_how_to_start(lab):
     assert "no module in modules yet" in validated.stdout and "make import HOST=<name>" in validated.stdout, \
         validated.output
     # a selection that matches nothing in a non-empty folder keeps its own words
+    lab.inventory.write_text(yaml.safe_dump({"hosts": {HOST: {"connection": "local://", "timeout": 20}}}))
     lab.module("in-sync")
     unmatched = lab.run("-k", "nothing-like-this")
     assert unmatched.rc == 2 and "no module matched the selection" in unmatched.plan["errors"][0]["message"]
