@@ -48,7 +48,7 @@ def follow_the_quick_start(user: User, lab_inventory: Path, check_only: bool) ->
     lab_ssh = Path(lab_host["identity_file"]).parent
     ssh = user.home / ".ssh"
     # 1. On the server: the lab made its user (driftlab, in the docker group) and authorized the lab's key.
-    # 2. The venv.
+    # 2. The venv: seeded (seed_venv: no package index in the lab's namespace), so make venv has nothing to do.
     ok(user("make", "venv"))
     if check_only:
         tools = ok(user(".venv/bin/python", "-c", "import importlib.util as u; "

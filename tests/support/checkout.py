@@ -43,22 +43,28 @@ def _packages(requirements: Path) -> set[str]:
 
 
 def seed_venv(clone: Path, dev: bool) -> None:
-    """clone/.venv as pip would build it from requirements.txt (dev: requirements-dev.txt too), without
-    a network: a copy of this checkout's venv, less the developer tools unless dev, and no marker of a
-    finished `make venv`. The lab's network namespace reaches no package index; `make venv` then finds
-    every pinned requirement installed and points the venv at the clone, as it does after a download."""
+    """clone/.venv as `make venv` (dev: `make setup`) builds it, without a network: the lab's network
+    namespace reaches no package index, so the venv is a copy of this checkout's, built from the same
+    lock files, less the developer tools unless dev, pointed at the clone (its scripts and the
+    checkout .pth the Makefile writes) and marked up to date, so that `make venv` (and `make setup`
+    when dev) in the clone find nothing to do. What `make venv` installs is tests/unit/test_makefile.py's."""
     venv = clone / ".venv"
     subprocess.run(["cp", "-a", str(REPO / ".venv"), str(venv)], check=True)
-    for marker in venv.glob(".installed*"):
-        marker.unlink()
     for script in (venv / "bin").iterdir():  # pip's scripts name the venv they were installed into
         if script.is_file() and not script.is_symlink() and script.read_bytes()[:2] == b"#!":
             text = script.read_bytes()
             script.write_bytes(text.replace(str(REPO / ".venv").encode(), str(venv).encode(), 1))
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-c", "import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_path('purelib'), "
+                    "'driftcheck-checkout.pth').write_text(sys.argv[1] + '\\n')", str(clone)], check=True)
     if not dev:
         dev_only = _packages(REPO / "requirements-dev.txt") - _packages(REPO / "requirements.txt")
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", *sorted(dev_only)],
-                       check=True, capture_output=True)
+        subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", *sorted(dev_only)], check=True,
+                       capture_output=True)
+    for marker in venv.glob(".installed*"):
+        marker.unlink()
+    for marker in [".installed", *([".installed-dev"] if dev else [])]:
+        (venv / marker).touch()  # newer than the clone's requirements files
 
 
 @contextmanager
