@@ -47,6 +47,14 @@ def drift_observations(request: pytest.FixtureRequest) -> Iterator[Observations]
     state.observations.close()
 
 
+def _failure(error: ObservationError, of_host: bool) -> str:
+    """A check's setup error: one host down fails every check of its modules, so each says only the
+    code; the driftcheck summary's line for the host has the message, once."""
+    if of_host:
+        return f"{error.code}: host {error.host} could not be observed; see the host's error in the driftcheck summary"
+    return f"{error.code}: {error.message}"
+
+
 @pytest.fixture
 def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectOnHost,
                 drift_observations: Observations) -> Callable[[], None]:
@@ -54,11 +62,14 @@ def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectO
     state = request.config.stash[STATE]
     node = request.node
     check = BY_NAME[check_name(node)]
+    failure: str | None = None
     try:
         observed = drift_observations.observed_for(check, drift_subject)
     except ObservationError as exc:
         _record(node, "error", {"code": exc.code, "message": exc.message})
-        pytest.fail(printable(f"{exc.code}: {exc.message}"), pytrace=False)
+        failure = _failure(exc, drift_observations.is_host_error(exc))
+    if failure is not None:  # outside the except: pytest would print the ObservationError too
+        pytest.fail(printable(failure), pytrace=False)
     module = drift_subject if isinstance(drift_subject, Module) else None
 
     def judge() -> None:

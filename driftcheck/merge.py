@@ -23,7 +23,7 @@ from typing import Any
 from driftcheck import codes
 from driftcheck.artifacts import write_run
 from driftcheck.plan import SCHEMA_VERSION, RunError, exit_code, new_run_id, plan_document
-from driftcheck.summary import summary_lines
+from driftcheck.summary import arrow_for, summary_lines
 
 #: the most a run folder's file may be: a 5000-module run's report.json is well under this
 MAX_FILE = 512 * 1024 * 1024
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"merge: {codes.ARTIFACTS_NOT_WRITTEN}: cannot write into {args.reports_dir}: "
               f"{exc.strerror or type(exc).__name__}", file=sys.stderr)
         return 2
-    for line in summary_lines(plan):
+    for line in summary_lines(plan, arrow_for(sys.stdout.encoding)):
         print("".join(text for text, _ in line))
     print(f"merged {len(args.runs)} run folders into {run_dir}/ (plan.json, report.json, junit.xml, index.html)")
     return int(plan["exit_code"])

@@ -31,7 +31,7 @@ from driftcheck.plan import Plan, RunError, build_plan, iso
 from driftcheck.printable import printable
 from driftcheck.session import RunState
 from driftcheck.signals import NAMES
-from driftcheck.summary import summary_lines
+from driftcheck.summary import arrow_for, plural, summary_lines
 
 WORKER_OUTPUT = "driftcheck_hosts"
 #: the artifacts a plugin writes, and why a run folder can lack them: the plugin was disabled
@@ -161,12 +161,13 @@ def _manifest_summary(terminalreporter: pytest.TerminalReporter, state: RunState
     problems = len(state.load_errors) or failed
     show = state.options.show
     if problems or not passed:
-        what = f"invalid: {problems} problem(s)" if problems else "no module to validate" if state.modules else \
-            f"no module in {show(state.options.modules_dir)} yet (`make import HOST=<name>` adopts what a host runs)"
+        folder = show(state.options.modules_dir)
+        what = f"invalid: {plural(problems, 'problem')}" if problems else "no module to validate" if state.modules \
+            else f"no module in {folder} yet (`make import HOST=<name>` adopts what a host runs)"
         terminalreporter.write_line(f"{what}; no host was contacted, no plan written; exit 2", red=True)
     else:
-        warned = f" ({len(state.load_warnings)} warning(s) above)" if state.load_warnings else ""
-        terminalreporter.write_line(f"valid{warned}: {passed} module(s) in {show(state.options.modules_dir)}, "
+        warned = f" ({plural(len(state.load_warnings), 'warning')} above)" if state.load_warnings else ""
+        terminalreporter.write_line(f"valid{warned}: {plural(passed, 'module')} in {show(state.options.modules_dir)}, "
                                     f"the inventory {show(state.options.inventory)}; no host was contacted, "
                                     "no plan written",
                                     green=True)
@@ -264,7 +265,9 @@ class Reporter:
             return
         terminalreporter.section("driftcheck")
         plan = state.plan.to_json()
-        for line in summary_lines(plan):
+        # the stream pytest's terminal writes to: stdout, or stderr under --drift-format=json
+        stream = sys.__stderr__ if state.plan_stdout is not None else sys.__stdout__
+        for line in summary_lines(plan, arrow_for(getattr(stream, "encoding", None))):
             terminalreporter.ensure_newline()
             for text, colour in line:
                 terminalreporter.write(text, **({colour: True} if colour else {}))

@@ -243,6 +243,12 @@ class Observations:
                 raise ObservationError(subject.host, exc.code, f"{subject.path}: key 'compose.file': {exc}") from None
         return Observed(container, images, listing, compose)
 
+    def is_host_error(self, error: ObservationError) -> bool:
+        """Whether an observation error is its host's own (the host record's), not one module's."""
+        observer = self.observers.get(error.host)
+        failed = observer.error if observer is not None else None
+        return failed is not None and (failed.code, failed.message) == (error.code, error.message)
+
     def host_records(self) -> list[HostRecord]:
         """Per host: every command sent, seconds spent, the error (hosts[] of the plan)."""
         return [HostRecord(name, tuple(o.transport.commands), round(o.transport.seconds, 3),

@@ -1,7 +1,8 @@
 """The terminal summary of a run, from its plan alone (no pytest).
 
 An aligned table (module, host, status, changes), one row per module and one line per change,
-then the run-level errors, what changed since --compare-with, and a one-line total. Each line is
+then one line per host that could not be observed (its modules show only the code), the run-level
+errors, what changed since --compare-with, and a one-line total. Each line is
 a list of (text, colour) segments: only the status cell and error lines carry a colour, and the
 terminal writer drops colour where it does not belong (not a TTY, NO_COLOR). Every value taken
 from the plan (the host's, a manifest's, an earlier plan's) is made printable here: the plan keeps
@@ -10,6 +11,7 @@ it exact, the terminal shows its control characters as escapes.
 
 from __future__ import annotations
 
+import locale
 from typing import Any
 
 from driftcheck.printable import printable
@@ -20,21 +22,58 @@ COLOURS = {"in_sync": "green", "drift": "yellow", "error": "red"}
 HEADER = ("MODULE", "HOST", "STATUS", "CHANGES")
 #: a line of the summary: (text, colour or None) segments
 Line = list[tuple[str, str | None]]
+ARROW, ASCII_ARROW = "→", "->"
 
 
-def _changes(module: dict[str, Any]) -> list[str]:
-    items = [f"{c['code']} {c['field']}: {shown(c['desired'])} → {shown(c['observed'])}" for c in module["changes"]]
+def arrow_for(encoding: str | None) -> str:
+    """The arrow a stream can show: `→` only where both its encoding and the locale's charset hold it
+    (LC_ALL=C makes Python's stdout UTF-8, yet the terminal behind it shows ASCII)."""
+    try:
+        charset = locale.nl_langinfo(locale.CODESET)
+    except (AttributeError, ValueError):  # no nl_langinfo (Windows)
+        charset = ""
+    for name in (encoding or "ascii", charset or "utf-8"):
+        try:
+            ARROW.encode(name)
+        except (LookupError, UnicodeEncodeError):
+            return ASCII_ARROW
+    return ARROW
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 module`, `2 modules`, `0 modules`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def host_errors(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The hosts that could not be observed, with their error ({code, message})."""
+    return {h["host"]: h["error"] for h in plan.get("hosts", []) if h.get("error")}
+
+
+def _of_host(module: dict[str, Any], failed: dict[str, dict[str, Any]]) -> bool:
+    """The module's error is its host's: the summary says it once, on the host's line."""
+    error, host = module["error"], failed.get(module["host"])
+    return bool(error and host and (error["code"], error["message"]) == (host["code"], host["message"]))
+
+
+def _changes(module: dict[str, Any], failed: dict[str, dict[str, Any]], arrow: str) -> list[str]:
+    items = [f"{c['code']} {c['field']}: {shown(c['desired'])} {arrow} {shown(c['observed'])}"
+             for c in module["changes"]]
     if module["error"]:
-        items.append(f"{module['error']['code']}: {module['error']['message']}")
+        items.append(f"{module['error']['code']} (host error)" if _of_host(module, failed) else
+                     f"{module['error']['code']}: {module['error']['message']}")
     items += [f"warning {w['code']}" for w in module["warnings"]]  # its message is in the plan
     items += [f"ignored test_{i['check']}: {i['reason']}" + (f" (until {i['until']})" if i.get("until") else "")
               for i in module.get("ignored", [])]
     return [printable(item) for item in items] or ["-"]
 
 
-def table(plan: dict[str, Any]) -> list[Line]:
-    """The per-module table: a header, then each module's row and its further changes below it."""
-    rows = [(printable(str(m["module"])), printable(str(m["host"])), m["status"], _changes(m)) for m in plan["modules"]]
+def table(plan: dict[str, Any], arrow: str = ARROW) -> list[Line]:
+    """The per-module table: a header, then each module's row and its further changes below it. A
+    module that failed with its host's error shows only the code; the host's line has the message."""
+    failed = host_errors(plan)
+    rows = [(printable(str(m["module"])), printable(str(m["host"])), m["status"], _changes(m, failed, arrow))
+            for m in plan["modules"]]
     width_module = max([len(r[0]) for r in rows] + [len(HEADER[0])])
     width_host = max([len(r[1]) for r in rows] + [len(HEADER[1])])
     width_status = max(len(label) for label in [*LABELS.values(), HEADER[2]])
@@ -48,9 +87,14 @@ def table(plan: dict[str, Any]) -> list[Line]:
     return lines
 
 
-def summary_lines(plan: dict[str, Any]) -> list[Line]:
-    """The table, the run-level errors, what changed since --compare-with, and the total."""
-    lines = table(plan) if plan["modules"] else []
+def summary_lines(plan: dict[str, Any], arrow: str = ARROW) -> list[Line]:
+    """The table, one line per host that could not be observed, the run-level errors, what changed
+    since --compare-with, and the total."""
+    lines = table(plan, arrow) if plan["modules"] else []
+    affected = {m["host"] for m in plan["modules"] if _of_host(m, host_errors(plan))}
+    for host, error in sorted(host_errors(plan).items()):
+        if host in affected:
+            lines.append([("ERROR", "red"), (printable(f" host {host}: {error['code']}: {error['message']}"), None)])
     for e in plan["errors"]:
         if e["module"] is None:
             where = f"{e['file']}: {e['key']}: " if e.get("file") and e.get("key") else \
@@ -71,8 +115,8 @@ def total(plan: dict[str, Any]) -> Line:
     s = plan["summary"]
     colour = COLOURS["error"] if s["error"] or plan["exit_code"] not in (0, 1) else \
         COLOURS["drift"] if s["drift"] else COLOURS["in_sync"]
-    return [(f"{s['modules']} modules: {s['in_sync']} in sync, {s['drift']} drift, {s['error']} error, "
-             f"{s['warnings']} warnings; exit {plan['exit_code']}", colour)]
+    return [(f"{plural(s['modules'], 'module')}: {s['in_sync']} in sync, {s['drift']} drift, {s['error']} error, "
+             f"{plural(s['warnings'], 'warning')}; exit {plan['exit_code']}", colour)]
 
 
 def plain(line: Line) -> str:

@@ -46,7 +46,7 @@ def on_a_tty(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> s
 def table_of(output: str) -> list[str]:
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("MODULE "))
-    end = next(i for i, line in enumerate(lines) if re.match(r"^\d+ modules: ", line))
+    end = next(i for i, line in enumerate(lines) if re.match(r"^\d+ modules?: ", line))
     return lines[start:end]
 
 

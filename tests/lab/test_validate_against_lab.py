@@ -41,7 +41,7 @@ def test_the_example_and_the_lab_modules_validate_offline(tmp_path, untouched):
         run = run_suite(tmp_path, "-m", "manifest", modules=modules)
         count = len(list(modules.glob("*/module.yaml")))
         assert run.rc == 0, run.output
-        assert f"{count} passed" in run.output and f"valid: {count} module(s)" in run.output
+        assert f"{count} passed" in run.output and f"valid: {count} modules" in run.output
         assert "no host was contacted, no plan written" in run.output
         assert not (tmp_path / "reports").exists() and run.plan is None
         assert "junit" not in run.output  # no stray temp junit either
@@ -54,7 +54,7 @@ def test_an_invalid_manifest_is_exit_2_naming_file_and_key(tmp_path, untouched):
     run = run_suite(tmp_path, "-m", "manifest", modules=modules)
     assert run.rc == 2, run.output
     assert "honcho-redis/module.yaml: key 'desired.ports[0]': expected a port" in run.output
-    assert "INVALID  MANIFEST_INVALID" in run.output and "invalid: 1 problem(s)" in run.output
+    assert "INVALID  MANIFEST_INVALID" in run.output and "invalid: 1 problem;" in run.output
     assert not (tmp_path / "reports").exists()
 
 
@@ -92,7 +92,7 @@ def test_missing_key_files_are_a_validation_warning_and_a_run_error(tmp_path, un
     warning = [line for line in validated.output.splitlines() if line.startswith("WARNING")]
     assert len(warning) == 1, validated.output
     assert f"hosts.rs2000.{key}" in warning[0] and f"{tmp_path}/no-such-file" in warning[0]
-    assert "INVENTORY_INVALID" in warning[0] and "valid (1 warning(s) above)" in validated.output
+    assert "INVENTORY_INVALID" in warning[0] and "valid (1 warning above)" in validated.output
     run = run_suite(tmp_path, "-k", "homepage", inventory=inventory)
     assert run.rc == 2 and f"hosts.rs2000.{key}" in run.output
     assert run.plan["errors"][0]["code"] == "INVENTORY_INVALID"

@@ -9,7 +9,7 @@ import pytest
 
 from .harness import HOST, PROJECT
 
-TOTAL_RE = re.compile(r"^\d+ modules: .*; exit (\d+)$", re.MULTILINE)
+TOTAL_RE = re.compile(r"^\d+ modules?: .*; exit (\d+)$", re.MULTILINE)
 
 
 def drift_setup(lab):

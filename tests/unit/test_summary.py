@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from driftcheck.summary import plain, summary_lines
+import locale
+
+import pytest
+
+from driftcheck.summary import arrow_for, plain, plural, summary_lines
 from tests.support.unit import plan_json
 
 TAG = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "a:1", "observed": "a:2"}
@@ -43,14 +47,14 @@ def test_an_aligned_table_one_line_per_change_then_the_total():
                                                               [None, "yellow", None]]
     assert lines[4] == [(" " * 28 + "NOT_RUNNING state: running → exited", None)]
     assert not any("orphans@h/q" in t for t in texts)  # an orphans check with nothing found is not listed
-    assert lines[-1] == [("4 modules: 1 in sync, 2 drift, 1 error, 1 warnings; exit 2", "red")]
+    assert lines[-1] == [("4 modules: 1 in sync, 2 drift, 1 error, 1 warning; exit 2", "red")]
 
 
 def test_the_total_is_green_when_in_sync_and_ignored_checks_are_listed():
     waived = entry("w", "ports", "skipped", ignored={"check": "ports", "reason": "PLAT-142", "until": "2026-12-31"})
     lines = summary_lines(plan_of([entry("w", "image", "passed"), waived], pytest_status=0))
     assert plain(lines[1]) == "w       h     in sync  ignored test_ports: PLAT-142 (until 2026-12-31)"
-    assert lines[-1] == [("1 modules: 1 in sync, 0 drift, 0 error, 0 warnings; exit 0", "green")]
+    assert lines[-1] == [("1 module: 1 in sync, 0 drift, 0 error, 0 warnings; exit 0", "green")]
 
 
 def test_run_level_errors_without_modules_have_no_table():
@@ -59,3 +63,48 @@ def test_run_level_errors_without_modules_have_no_table():
     texts = [plain(line) for line in summary_lines(plan)]
     assert texts == ["ERROR MANIFEST_INVALID: modules/a/module.yaml: schema_version: expected the integer 2",
                      "0 modules: 0 in sync, 0 drift, 0 error, 0 warnings; exit 2"]
+
+
+AUTH = ("deploy@rs2000:22 refused the login (publickey); is the key in ssh-agent or named by identity_file, "
+        "and the user right?")
+
+
+def test_a_host_error_is_one_line_for_the_host_and_its_modules_show_only_the_code():
+    error = {"code": "AUTH_FAILED", "message": AUTH}
+    checks = [entry(name, check, "error", error=error) for name in ("a", "b", "c") for check in ("exists", "image")]
+    checks.append(entry("d", "state", "error", error={"code": "COMPOSE_CONFIG_INVALID", "message": "its own"}))
+    plan = plan_of(checks, pytest_status=1)
+    plan["hosts"] = [{"host": "h", "commands": [], "seconds": 0.1, "error": error},
+                     {"host": "ok", "commands": ["docker ps"], "seconds": 0.1, "error": None}]
+    texts = [plain(line) for line in summary_lines(plan)]
+    assert texts == [
+        "MODULE  HOST  STATUS   CHANGES",
+        "a       h     ERROR    AUTH_FAILED (host error)",
+        "b       h     ERROR    AUTH_FAILED (host error)",
+        "c       h     ERROR    AUTH_FAILED (host error)",
+        "d       h     ERROR    COMPOSE_CONFIG_INVALID: its own",  # a module's own error keeps its message
+        f"ERROR host h: AUTH_FAILED: {AUTH}",
+        "4 modules: 0 in sync, 0 drift, 4 error, 0 warnings; exit 2",
+    ]
+    assert sum(text.count(AUTH) for text in texts) == 1
+    assert summary_lines(plan)[5][0] == ("ERROR", "red")
+
+
+def test_counts_are_pluralised():
+    assert [plural(n, "module") for n in (0, 1, 2)] == ["0 modules", "1 module", "2 modules"]
+    plan = plan_of([entry("a", "image", "passed", warnings=[NOT_VERIFIED])], pytest_status=0)
+    assert plain(summary_lines(plan)[-1]) == "1 module: 1 in sync, 0 drift, 0 error, 1 warning; exit 0"
+
+
+@pytest.mark.parametrize(("encoding", "charset", "arrow"), [
+    ("utf-8", "UTF-8", "→"),
+    ("utf-8", "ANSI_X3.4-1968", "->"),  # LC_ALL=C: Python's stdout is UTF-8, the terminal is not
+    ("ascii", "UTF-8", "->"),  # PYTHONIOENCODING=ascii, or a pipe opened so
+    ("latin-1", "ISO-8859-1", "->"),
+    (None, "UTF-8", "->"),
+])
+def test_the_arrow_falls_back_to_ascii_where_the_terminal_cannot_show_it(monkeypatch, encoding, charset, arrow):
+    monkeypatch.setattr(locale, "nl_langinfo", lambda item: charset)
+    assert arrow_for(encoding) == arrow
+    plan = plan_of([entry("a", "image", "failed", [TAG])])
+    assert plain(summary_lines(plan, arrow_for(encoding))[1]).endswith(f"image.ref: a:1 {arrow} a:2")
