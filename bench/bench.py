@@ -9,7 +9,8 @@ delay proxy in front of each (bench/delayproxy.py), all stopped by pidfile.
 
 N=200 is measured over paramiko:// (the default) and again over ssh:// (the system OpenSSH client, one
 ControlMaster connection per host). `--only 200 --only "200 ssh://"` measures just those rows and prints
-them without writing bench/results.md.
+them without writing bench/results.md. `--cache-ab 20` measures what pytest's cache provider (on in
+pytest.ini, for --lf/--ff/--sw) costs the N=200 run: 20 interleaved pairs with it and without it.
 """
 
 from __future__ import annotations
@@ -238,16 +239,43 @@ def main() -> int:
     parser.add_argument("--only", action="append", metavar="ROW",
                         help='measure only this row (10, 50, 200, 3x50, "200 ssh://"; repeatable) and print it, '
                              "without writing bench/results.md")
+    parser.add_argument("--cache-ab", type=int, metavar="PAIRS",
+                        help="only measure pytest's cache provider: PAIRS interleaved N=200 runs with and without it")
     args = parser.parse_args()
     assert labctl.status() == 0, "the lab is not up: run `make lab-up`"
     make_containers()
     ports = start_hosts(args.delay_ms)
     try:
-        return measure(args, ports)
+        return cache_ab(args.cache_ab, ports) if args.cache_ab else measure(args, ports)
     finally:
         stop_hosts()
         if not args.keep:
             remove_containers()
+
+
+def cache_ab(pairs: int, ports: dict[str, int]) -> int:
+    """What pytest's cache provider costs the N=200 run, in CPU seconds of the pytest process (user +
+    sys: the machine's load moves wall time by seconds, CPU time far less), interleaved pairs."""
+    env = suite_env(write_inventory(ports), write_modules("200", {HOSTS[0]: range(200)}))
+    env.pop("BENCH_PHASES")
+
+    def cpu(*args: str) -> float:
+        proc = subprocess.Popen([PYTHON, "-m", "pytest", "-q", *args], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, args
+        return usage.ru_utime + usage.ru_stime
+
+    cpu()  # warm the page cache and the lab
+    on, off = [], []
+    for _ in range(pairs):
+        on.append(cpu())
+        off.append(cpu("-p", "no:cacheprovider"))
+    paired = [a - b for a, b in zip(on, off, strict=True)]
+    print(f"cache provider, N=200, {pairs} pairs: CPU s median {statistics.median(on):.3f} with, "
+          f"{statistics.median(off):.3f} without; paired difference median {statistics.median(paired) * 1000:.0f} ms, "
+          f"mean {statistics.mean(paired) * 1000:.0f} ms")
+    return 0
 
 
 def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:

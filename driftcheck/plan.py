@@ -72,12 +72,15 @@ class CheckOutcome:
         """It ran to a verdict: in sync, or drift."""
         return self.outcome == "passed" or (self.outcome == "failed" and bool(self.verdict.changes))
 
-    def unproven(self) -> Problem | None:
-        """Why this check proves nothing, or None when it concluded (or was waived) without an error."""
+    def unproven(self, stopped_by: str | None = None) -> Problem | None:
+        """Why this check proves nothing, or None when it concluded (or was waived) without an error.
+        stopped_by: the option that ended the run early (-x, --maxfail=N, --sw), if one did."""
         if self.error is not None:
             return self.error  # an observation that failed wins over whatever the check said
         if self.concluded or (self.outcome == "skipped" and self.ignored is not None):
             return None
+        if self.outcome == "not_run" and stopped_by:
+            return Problem(codes.NOT_CHECKED, f"check {self.check} did not run: stopped by {stopped_by}")
         if self.outcome == "not_run":
             return Problem(codes.NOT_CHECKED, f"check {self.check} did not run (the run ended early); run it again")
         if self.outcome == "skipped":
@@ -195,10 +198,10 @@ def _unique(items: Iterable[T]) -> tuple[T, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _entry(name: str, outcomes: list[CheckOutcome]) -> ModuleEntry:
+def _entry(name: str, outcomes: list[CheckOutcome], stopped_by: str | None) -> ModuleEntry:
     first = outcomes[0]
     changes = _unique(c for o in outcomes for c in o.verdict.changes)
-    problems = _unique(p for o in outcomes if (p := o.unproven()) is not None)
+    problems = _unique(p for o in outcomes if (p := o.unproven(stopped_by)) is not None)
     status = "error" if problems else "drift" if changes else "in_sync"
     return ModuleEntry(name, first.host, first.container, status, changes,
                        _unique(w for o in outcomes for w in o.verdict.warnings),
@@ -217,15 +220,24 @@ def exit_code(errors: Iterable[RunError], changes: bool, pytest_status: int) -> 
 
 def build_plan(*, run_id: str, started_at: str, finished_at: str, outcomes: Iterable[CheckOutcome],
                hosts: Iterable[HostRecord], errors: Iterable[RunError], pytest_status: int,
-               previous: dict[str, Any] | None = None) -> Plan:
-    """The plan of a run from the outcome of every selected check, its hosts and its run errors."""
+               previous: dict[str, Any] | None = None, stopped_by: str | None = None) -> Plan:
+    """The plan of a run from the outcome of every selected check, its hosts and its run errors.
+
+    stopped_by: the option that ended the run before every check ran (-x, --maxfail=N, --sw): a
+    run-level NOT_CHECKED error says so once, and each check that did not run names it.
+    """
     outcomes = list(outcomes)
     by_module: dict[str, list[CheckOutcome]] = {}
     for outcome in outcomes:
         by_module.setdefault(outcome.module, []).append(outcome)
+    not_run = sum(1 for o in outcomes if o.outcome == "not_run")
+    if stopped_by and not_run:
+        errors = [*errors, RunError(codes.NOT_CHECKED, f"{stopped_by} stopped the run at a failure: {not_run} "
+                                    f"check{'' if not_run == 1 else 's'} did not run; run without {stopped_by} to "
+                                    "check everything")]
     modules = []
     for name in sorted(by_module):
-        entry = _entry(name, by_module[name])
+        entry = _entry(name, by_module[name], stopped_by)
         if entry.status == "in_sync" and by_module[name][0].pseudo:
             continue  # an orphans check appears only when it found orphans or could not look
         modules.append(entry)

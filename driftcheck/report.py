@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 from collections.abc import Generator
@@ -63,14 +64,37 @@ def _junit(config: pytest.Config, state: RunState) -> tuple[str | None, bool]:
     return xmlpath, xmlpath == str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
 
 
-def _name_junit(config: pytest.Config, where: str | None) -> None:
+def _stopped_by(session: pytest.Session) -> str | None:
+    """The option that ended the run before every selected check ran (-x, --maxfail=N, --sw), if one did."""
+    if not (session.shouldfail or session.shouldstop):
+        return None
+    option = session.config.option
+    if getattr(option, "stepwise", False) or getattr(option, "stepwise_skip", False):
+        return "--sw"
+    maxfail = int(getattr(option, "maxfail", 0) or 0)
+    return None if maxfail <= 0 else "-x" if maxfail == 1 else f"--maxfail={maxfail}"
+
+
+def _nothing_checked(errors: list[RunError], pytest_status: int) -> str | None:
+    """Why a run checked nothing and so gets no run folder: a usage error, or an empty selection."""
+    if pytest_status == pytest.ExitCode.USAGE_ERROR:
+        return "a usage error"
+    if any(e.code == codes.NO_MODULES_SELECTED for e in errors):
+        return str(codes.NO_MODULES_SELECTED)
+    return None
+
+
+def _name_junit(config: pytest.Config, where: str | None, write_to: str | None = None) -> None:
     """What junitxml's "generated xml file" line names: the file in the run folder, or (None) no line,
-    for a file that is gone. junitxml's plugin is found through the plugin manager (its `logfile` is
-    what the line names); the line itself is dropped by JunitLine."""
+    for a file that is gone or never kept (write_to: where junitxml writes it instead, os.devnull).
+    junitxml's plugin is found through the plugin manager (its `logfile` is what it writes and the line
+    names); the line itself is dropped by JunitLine."""
     for plugin in config.pluginmanager.get_plugins():
         if type(plugin).__name__ == "LogXML" and hasattr(plugin, "logfile"):
             if where is None:
                 config.stash[JUNIT_GONE] = True
+                if write_to is not None:
+                    plugin.logfile = write_to
             else:
                 plugin.logfile = where
 
@@ -178,6 +202,8 @@ class Reporter:
 
     def __init__(self, state: RunState):
         self.state = state
+        #: why the run checked nothing (it then writes no run folder), or None
+        self.nothing_checked: str | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.state.plan_stdout is not None:
@@ -212,11 +238,18 @@ class Reporter:
         options = state.options
         errors = state.run_errors()
         writable = True
-        try:
-            prepare_run(options.reports_dir, state.run_id)
-        except OSError as exc:
-            errors.append(_artifacts_error(state, exc))
+        self.nothing_checked = _nothing_checked(errors, int(session.exitstatus))
+        if self.nothing_checked:
+            # a run that checked nothing leaves no run folder, not even its junit.xml (--plan-out still gets the plan)
             writable = False
+            if _junit(config, state)[1]:
+                _name_junit(config, None, write_to=os.devnull)
+        else:
+            try:
+                prepare_run(options.reports_dir, state.run_id)
+            except OSError as exc:
+                errors.append(_artifacts_error(state, exc))
+                writable = False
         # latest moves only with a run that looked at its hosts (SPEC §7b): not with an invalid manifest or
         # inventory, an empty selection or an interruption
         move_latest = not state.interrupted and not state.load_errors and bool(state.outcomes)
@@ -225,8 +258,11 @@ class Reporter:
             errors.append(_artifacts_error(state, LatestNotALink(0, blocker, str(options.reports_dir / "latest"))))
             move_latest = False
         plan = build_plan(run_id=state.run_id, started_at=iso(state.started), finished_at=iso(datetime.now(UTC)),
-                          outcomes=state.outcomes.values(), hosts=state.host_records(), errors=errors,
-                          pytest_status=int(session.exitstatus), previous=state.previous)
+                          # after a usage error (-k's syntax), what was collected was never selected
+                          outcomes=() if int(session.exitstatus) == pytest.ExitCode.USAGE_ERROR else
+                          state.outcomes.values(), hosts=state.host_records(), errors=errors,
+                          pytest_status=int(session.exitstatus), previous=state.previous,
+                          stopped_by=_stopped_by(session))
         state.plan = plan
         session.exitstatus = plan.exit_code
         try:
@@ -273,7 +309,11 @@ class Reporter:
                 terminalreporter.write(text, **({colour: True} if colour else {}))
             terminalreporter.write("\n")
         saved, show = state.saved, state.options.show
-        if saved is not None and saved.run_dir is not None:
+        if self.nothing_checked:
+            plan_out = f"; the plan is in {show(saved.plan_only)}" if saved is not None and saved.plan_only else ""
+            terminalreporter.write_line(f"no run folder written: nothing was checked ({self.nothing_checked})"
+                                        f"{plan_out}")
+        elif saved is not None and saved.run_dir is not None:
             listed = "; ".join([", ".join(saved.names),
                                 *(f"no {name}: {why}" for name, why in DISABLED.items() if name not in saved.names)])
             terminalreporter.write_line(f"artifacts: {show(saved.run_dir)}/ ({listed})")

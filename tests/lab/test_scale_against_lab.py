@@ -55,9 +55,11 @@ def test_xdist_loadgroup_gives_the_same_plan(drift_lab_run, command_log, tmp_pat
 
 
 def test_xdist_with_nothing_selected_is_an_error(lab, tmp_path):
-    run = run_suite(tmp_path, "-n", "2", "--dist", "loadgroup", "-k", "no-such-module")
+    plan_out = tmp_path / "plan.json"
+    run = run_suite(tmp_path, "-n", "2", "--dist", "loadgroup", "-k", "no-such-module", f"--plan-out={plan_out}")
     assert run.rc == 2, run.output
-    assert [e["code"] for e in run.plan["errors"]] == ["NO_MODULES_SELECTED"]
+    assert run.plan is None and not (tmp_path / "reports").exists(), "a run that checked nothing wrote a run folder"
+    assert [e["code"] for e in json.loads(plan_out.read_text())["errors"]] == ["NO_MODULES_SELECTED"]
 
 
 def test_hosts_are_observed_concurrently(lab, tmp_path, mute_server):

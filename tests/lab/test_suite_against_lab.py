@@ -136,9 +136,11 @@ def test_artifacts_of_a_run(lab, tmp_path):
 
 
 def test_no_module_selected_is_an_error(lab, command_log, tmp_path):
-    run = run_suite(tmp_path, "-k", "no-such-module")
+    plan_out = tmp_path / "plan.json"
+    run = run_suite(tmp_path, "-k", "no-such-module", f"--plan-out={plan_out}")
     assert run.rc == 2, run.output
-    assert [e["code"] for e in run.plan["errors"]] == ["NO_MODULES_SELECTED"]
+    assert run.plan is None and not (tmp_path / "reports").exists(), "a run that checked nothing wrote a run folder"
+    assert [e["code"] for e in json.loads(plan_out.read_text())["errors"]] == ["NO_MODULES_SELECTED"]
     assert logged_commands() == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from .harness import HOST, PROJECT, sent_per_plan
 
 
@@ -91,14 +93,15 @@ def test_docker_unavailable_exits_2(lab):
 def test_k_matching_nothing_is_no_modules_selected_exit_2(lab):
     lab.module("in-sync")
     lab.serve("in-sync")
-    run = lab.run("-k", "nomatch")
+    run = lab.run("-k", "nomatch", "--drift-format=json")
     assert run.rc == 2, run.output
-    assert run.plan is not None, run.output
-    assert run.plan["exit_code"] == 2
-    assert run.plan["modules"] == []
-    assert run.error_codes() == ["NO_MODULES_SELECTED"]
+    assert run.run_dir is None and not lab.reports.exists(), "a run that checked nothing wrote a run folder"
+    plan = json.loads(run.stdout)
+    assert plan["exit_code"] == 2
+    assert plan["modules"] == []
+    assert [e["code"] for e in plan["errors"]] == ["NO_MODULES_SELECTED"]
     assert run.commands == []
-    assert "NO_MODULES_SELECTED" in run.stdout
+    assert "NO_MODULES_SELECTED" in run.stderr
 
 
 
