@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := docker.io containerd runc openssh-server openssh-client busybox-static iproute2 python3-venv \
-	docker-registry chromium
+	docker-registry chromium shellcheck
 LAB_INVENTORY := lab/run/inventory.yaml
 
-.PHONY: setup deps venv dev-venv lock demo test validate import merge bench lab-up lab-down lab-status clean
+.PHONY: setup deps venv dev-venv lock demo test lint-ci validate import merge bench lab-up lab-down lab-status clean
 
 # The lab's Debian packages and the venv with the developer tools (make test, make demo).
 setup: deps dev-venv
@@ -75,11 +75,20 @@ demo: lab-up
 test: setup
 	$(PY) -m ruff check driftcheck checks tests lab bench
 	$(PY) -m mypy
+	$(MAKE) lint-ci
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/unit -q
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/plugin -q
 	$(MAKE) lab-up
 	status=0; $(PY) -m pytest tests/lab -q || status=$$?; \
 	  LAB_TRANSPORT=ssh $(PY) -m pytest tests/lab -q || status=$$?; $(MAKE) lab-down; exit $$status
+
+# The CI templates, linted as their CIs read them: actionlint (with shellcheck on every run: script)
+# for the GitHub and Forgejo workflows, GitLab's own CI schema for the GitLab ones.
+lint-ci: setup
+	@command -v shellcheck >/dev/null || { echo "lint-ci: shellcheck is missing (make deps installs it)"; exit 2; }
+	$(VENV)/bin/actionlint -no-color -config-file ci/actionlint.yaml .github/workflows/driftcheck.yml \
+	  .forgejo/workflows/driftcheck.yml ci/github-sharded.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml ci/gitlab-sharded.yml
 
 # Offline validation of every manifest and the inventory (pytest -m manifest): no host is contacted,
 # no plan written; exit 0 valid, 2 invalid. MODULES_DIR= and INVENTORY= point it elsewhere.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -119,3 +120,13 @@ def test_escape_sequences_in_a_manifest_are_shown_escaped_in_its_error(lab, args
     assert run.rc == 2, run.output
     assert_nothing_raw(run)
     assert "colour\\x1b[2K\\x1b[1A" in run.stdout, run.output
+def test_junit_properties_are_json(lab):
+    """junit.xml shows a property's value as it is: each is JSON a CI tool can read, never a Python repr."""
+    drift_setup(lab)
+    run = lab.run()
+    assert run.rc == 1 and run.run_dir is not None, run.output
+    values = [p.get("value") for p in ET.parse(run.run_dir / "junit.xml").getroot().iter("property")]
+    assert len(values) == 9, values  # one per check that ran (8 of the two modules, 1 orphans): its verdict
+    parsed = [json.loads(v) for v in values]
+    assert {p["kind"] for p in parsed} == {"verdict"}
+    assert any(c["code"] == "IMAGE_TAG_MISMATCH" for p in parsed for c in p["changes"])

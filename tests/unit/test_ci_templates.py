@@ -5,8 +5,10 @@ They are examples to copy, not run here; this checks their shape and their shell
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ def test_actions_workflows(kind):
     assert {"pull_request", "schedule", "workflow_dispatch"} <= set(triggers)
     assert triggers["schedule"][0]["cron"]
     validate, drift = data["jobs"]["validate"], data["jobs"]["drift"]
-    assert "pull_request" in validate["if"] and shell_of(validate["steps"]) == ["make validate"]
+    assert "pull_request" in validate["if"] and shell_of(validate["steps"])[-1] == "make validate"
     scripts = shell_of(drift["steps"])
     for script in scripts:
         bash_n(script)
@@ -88,9 +90,10 @@ def test_the_workflows_map_exit_statuses_as_documented(kind):
     step = next(s for s in load(WORKFLOWS[kind])["jobs"]["drift"]["steps"] if s.get("name", "").startswith("Exit"))
     expected = {("fail", "0"): 0, ("fail", "1"): 1, ("fail", "2"): 2, ("warn", "0"): 0, ("warn", "1"): 0,
                 ("warn", "2"): 2, ("warn", ""): 2}  # no status at all: the check never ran
+    assert step["env"] == {"status": "${{ steps.drift.outputs.status }}"}
     for (mode, status), want in expected.items():
-        script = step["run"].replace("${{ steps.drift.outputs.status }}", status)
-        done = subprocess.run(["bash", "-c", script], env={"DRIFT_ON_DRIFT": mode, "PATH": "/usr/bin:/bin"},
+        done = subprocess.run(["bash", "-c", step["run"]], env={"DRIFT_ON_DRIFT": mode, "PATH": "/usr/bin:/bin",
+                                                                 "status": status},
                               capture_output=True, text=True, check=False)
         assert done.returncode == want, (mode, status, done.stdout)
 
@@ -143,3 +146,111 @@ def test_a_sharded_merge_with_a_hosts_run_missing_is_an_error(kind, tmp_path):
     made = (tmp_path / "made").read_text().splitlines()[-1]
     assert made.startswith("-s merge RUNS=") and f"artifacts/{first}/20261129T000000Z-aaaa/" in made
     assert f"artifacts/{second}/20261129T000001Z-bbbb/" in made
+
+
+# -- what the linters of make lint-ci cannot see -------------------------------------------------------
+
+ACTIONS = {**WORKFLOWS, "github-sharded": ROOT / "ci/github-sharded.yml"}
+BIN = Path(sys.executable).parent
+
+
+def steps_of(path: Path) -> list[dict[str, Any]]:
+    return [step for job in load(path)["jobs"].values() for step in job["steps"]]
+
+
+@pytest.mark.parametrize("kind", sorted(ACTIONS))
+def test_secrets_reach_scripts_through_env_only(kind):
+    """A secret pasted into a run: script is substituted into the script's text before the shell reads it."""
+    for step in steps_of(ACTIONS[kind]):
+        assert "secrets." not in step.get("run", ""), step
+        for value in (step.get("env") or {}).values():
+            assert "secrets." not in str(value) or re.fullmatch(r"\$\{\{ secrets\.\w+ \}\}", value), value
+    assert "secrets.DRIFT_DEPLOY_KEY" in ACTIONS[kind].read_text()
+
+
+@pytest.mark.parametrize("kind", sorted(WORKFLOWS))
+def test_the_drift_job_runs_on_schedule_and_dispatch_only(kind):
+    """Never on a pull request: it would hand the deploy key to unreviewed code, and fail on forks."""
+    condition = load(WORKFLOWS[kind])["jobs"]["drift"]["if"]
+    events = {"pull_request", "pull_request_target", "push", "schedule", "workflow_dispatch"}
+    runs = {event for event in events if eval_condition(condition, event)}
+    assert runs == {"schedule", "workflow_dispatch"}, condition
+
+
+def eval_condition(condition: str, event: str) -> bool:
+    """The job's `if:` for one event: only the forms these templates use (==, !=, ||, &&)."""
+    python = condition.replace("github.event_name", repr(event)).replace("||", " or ").replace("&&", " and ")
+    assert re.fullmatch(r"[\w'\s=!]+", python), condition
+    return bool(eval(python, {"__builtins__": {}}))
+
+
+def test_forgejos_validate_job_needs_no_javascript_action_and_checks_out_with_git(tmp_path):
+    """python:3.11-bookworm has no node: a JavaScript action (actions/checkout) fails there. The
+    job's own git checkout, run against a repository with a pull request's ref."""
+    validate = load(WORKFLOWS["forgejo"])["jobs"]["validate"]
+    assert validate["container"]["image"].startswith("python:3.11-bookworm")
+    assert not [s for s in validate["steps"] if "uses" in s], "a JavaScript action in an image without node"
+    checkout = validate["steps"][0]
+    origin = tmp_path / "origin.git"
+    work = tmp_path / "work"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q", "--bare", str(origin)], check=True)
+    subprocess.run([*git, "clone", "-q", str(origin), str(work)], check=True, capture_output=True)
+    (work / "module.yaml").write_text("name: m\n")
+    subprocess.run([*git, "-C", str(work), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "pr"], check=True)
+    subprocess.run([*git, "-C", str(work), "push", "-q", "origin", "HEAD:refs/pull/7/head"], check=True,
+                   capture_output=True)
+    job = tmp_path / "job"
+    job.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SERVER": f"file://{tmp_path}",
+           "REPOSITORY": "origin", "REF": "refs/pull/7/head", "TOKEN": "t0ken", "GIT_CONFIG_NOSYSTEM": "1"}
+    assert set(checkout["env"]) == {"SERVER", "REPOSITORY", "REF", "TOKEN"}
+    done = subprocess.run(["bash", "-e", "-c", checkout["run"]], cwd=job, env=env, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert (job / "module.yaml").read_text() == "name: m\n"
+
+
+@pytest.mark.parametrize("kind", ["gitlab", "gitlab-sharded"])
+def test_gitlab_loads_the_deploy_key_from_a_file_variable(kind, tmp_path):
+    """A private key cannot be a masked GitLab variable: it is a variable of type File, whose value is
+    the path of a file holding the key. The job's own lines, with a real ssh-agent and ssh-add."""
+    data = load(GITLAB if kind == "gitlab" else SHARDED["gitlab"])
+    before = [line for line in data["drift"]["before_script"] if line != "make venv"]
+    assert 'ssh-add "$DRIFT_DEPLOY_KEY"' in before and 'cp "$DRIFT_KNOWN_HOSTS" ~/.ssh/known_hosts' in before
+    key = tmp_path / "DRIFT_DEPLOY_KEY"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "drift-ci", "-f", str(key)], check=True)
+    key.chmod(0o644)  # as a runner may leave it: the job makes it private before ssh-add
+    known = tmp_path / "DRIFT_KNOWN_HOSTS"
+    known.write_text("rs2000 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    script = "\n".join([*before, "ssh-add -l", 'ssh-agent -k >/dev/null'])
+    done = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, check=False,
+                          env={"PATH": os.environ["PATH"], "HOME": str(home), "DRIFT_DEPLOY_KEY": str(key),
+                               "DRIFT_KNOWN_HOSTS": str(known)})
+    assert done.returncode == 0, done.stderr
+    assert "drift-ci (ED25519)" in done.stdout
+    assert (home / ".ssh" / "known_hosts").read_text() == known.read_text()
+
+
+@pytest.mark.skipif(not (BIN / "actionlint").exists(), reason="make setup installs actionlint")
+def test_actionlint_finds_a_script_injection_in_a_workflow(tmp_path):
+    """The linter of make lint-ci is real: an untrusted value pasted into a run: script fails it."""
+    broken = tmp_path / "driftcheck.yml"
+    broken.write_text(WORKFLOWS["github"].read_text().replace(
+        "      - run: make validate", "      - run: echo \"${{ github.event.pull_request.title }}\"\n"
+        "      - run: make validate"))
+    done = subprocess.run([str(BIN / "actionlint"), "-no-color", "-config-file", str(ROOT / "ci/actionlint.yaml"),
+                           str(broken)], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 1 and "github.event.pull_request.title" in done.stdout, done.stdout
+
+
+@pytest.mark.skipif(not (BIN / "check-jsonschema").exists(), reason="make setup installs check-jsonschema")
+def test_gitlabs_schema_refuses_a_malformed_job(tmp_path):
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text(GITLAB.read_text().replace("exit_codes: [1]", "exit_codes: one"))
+    done = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(broken)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "allow_failure" in done.stdout, done.stdout
