@@ -136,7 +136,10 @@ def test_latest_moves_only_with_a_run_that_looked_at_its_hosts(lab, case):
     else:
         args = ("-k", "no-such-module")
     run = lab.run(*args)
-    assert run.rc == 2 and run.run_dir is not None and run.run_dir != earlier.run_dir, run.output
+    # an invalid file keeps its run folder (the plan says what was invalid); an empty selection checked
+    # nothing and writes none (issue 17)
+    assert run.rc == 2 and (run.run_dir is None) == (case == "empty selection"), run.output
+    assert run.run_dir != earlier.run_dir
     assert (lab.reports / "latest").resolve() == earlier.run_dir, "latest moved to a run that checked nothing"
     assert lab.latest_plan()["exit_code"] == 0
 

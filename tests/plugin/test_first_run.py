@@ -3,6 +3,8 @@ says what to do instead of failing obscurely."""
 
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from .harness import HOST
@@ -53,9 +55,11 @@ def test_a_run_checks_the_files_of_the_hosts_its_modules_name_only(lab, tmp_path
 def test_an_empty_modules_folder_says_how_to_start(lab, tmp_path):
     (lab.modules_dir / "README.md").write_text("Your modules go here.\n")  # as in a fresh clone: no module,
     missing_files_inventory(lab, tmp_path)                                # no key, no known_hosts
-    run = lab.run()
-    assert run.rc == 2 and run.error_codes() == ["NO_MODULES_SELECTED"], run.output
-    message = run.plan["errors"][0]["message"]
+    run = lab.run("--drift-format=json")  # no run folder (nothing was checked): the plan on stdout
+    assert run.rc == 2 and run.run_dir is None, run.output
+    plan = json.loads(run.stdout)
+    assert [e["code"] for e in plan["errors"]] == ["NO_MODULES_SELECTED"], run.output
+    message = plan["errors"][0]["message"]
     assert "no module is declared in" in message and "make import HOST=<name>" in message, message
     assert "Traceback" not in run.output
     validated = lab.run("-m", "manifest")
@@ -65,5 +69,6 @@ def test_an_empty_modules_folder_says_how_to_start(lab, tmp_path):
     # a selection that matches nothing in a non-empty folder keeps its own words
     lab.inventory.write_text(yaml.safe_dump({"hosts": {HOST: {"connection": "local://", "timeout": 20}}}))
     lab.module("in-sync")
-    unmatched = lab.run("-k", "nothing-like-this")
-    assert unmatched.rc == 2 and "no module matched the selection" in unmatched.plan["errors"][0]["message"]
+    unmatched = lab.run("-k", "nothing-like-this", "--drift-format=json")
+    assert unmatched.rc == 2
+    assert "no module matched the selection" in json.loads(unmatched.stdout)["errors"][0]["message"]

@@ -45,6 +45,9 @@ def option_cases(lab):
         "strict_images": (None, lambda run: run.plan is not None and not run.plan["warnings"] and
                           "IMAGE_DIGEST_NOT_VERIFIED" in {c["code"] for c in run.plan["changes"]}),
         "format": ("json", lambda run: json.loads(run.stdout)["exit_code"] == 1),
+        # read, and refused: the value's own error names it (a valid one changes nothing a stub shows)
+        "compose_budget": ("-1", lambda run: run.rc == 4 and "--compose-budget / DRIFT_COMPOSE_BUDGET=-1" in
+                           run.stderr),
     }
 
 

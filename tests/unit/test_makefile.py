@@ -34,7 +34,8 @@ def test_make_venv_installs_only_what_a_check_needs():
 
 def test_make_setup_and_make_test_add_the_developer_tools():
     assert set(DEV_TOOLS) <= pinned("requirements-dev.txt")
-    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+    assert "-r requirements.in" in (ROOT / "requirements-dev.in").read_text()  # the dev lock holds the run's
+    assert pinned("requirements.txt") <= pinned("requirements-dev.txt")
     commands = would_run("setup")
     assert re.search(r"pip install .*-r requirements-dev\.txt$", commands, re.M), commands
     assert re.search(r"^test: setup$", (ROOT / "Makefile").read_text(), re.M)
