@@ -115,6 +115,15 @@ def _since(shards: list[Shard]) -> dict[str, Any] | None:
     return merged
 
 
+def _source(shards: list[Shard]) -> dict[str, Any] | None:
+    """The slices' common source: a field on which they differ (or that one lacks) is null."""
+    sources = [source for s in shards if isinstance(source := s.plan.get("source"), dict)]
+    if not sources or len(sources) != len(shards):
+        return None
+    fields = ("modules_dir", "inventory", "revision", "dirty")
+    return {f: sources[0].get(f) if all(s.get(f) == sources[0].get(f) for s in sources) else None for f in fields}
+
+
 def merge_plans(shards: list[Shard], run_id: str) -> dict[str, Any]:
     """One plan from the slices: modules and hosts together, run errors once each, exit code by §5."""
     _refuse_overlaps(shards)
@@ -131,7 +140,8 @@ def merge_plans(shards: list[Shard], run_id: str) -> dict[str, Any]:
         finished_at=max(s.plan["finished_at"] for s in shards),
         exit_code=exit_code([RunError(**e) for e in errors], any(m["changes"] for m in modules), status),
         modules=modules, errors=[_error_fields(e) for e in errors],
-        hosts=sorted((h for s in shards for h in s.plan["hosts"]), key=lambda h: h["host"]), since=_since(shards))
+        hosts=sorted((h for s in shards for h in s.plan["hosts"]), key=lambda h: h["host"]), since=_since(shards),
+        source=_source(shards))
 
 
 def _error_fields(error: dict[str, Any]) -> dict[str, Any]:

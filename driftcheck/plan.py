@@ -162,12 +162,14 @@ class Plan:
     hosts: tuple[HostRecord, ...]
     #: what changed since --compare-with's run
     since: dict[str, Any] | None = None
+    #: where the desired state came from: modules_dir, inventory, revision, dirty (provenance.py)
+    source: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return plan_document(run_id=self.run_id, started_at=self.started_at, finished_at=self.finished_at,
                              exit_code=self.exit_code, modules=[m.to_json() for m in self.modules],
                              errors=[e.to_json() for e in self.errors], hosts=[h.to_json() for h in self.hosts],
-                             since=self.since)
+                             since=self.since, source=self.source)
 
     def with_error(self, error: RunError) -> Plan:
         """The plan with one more run error, its exit status decided again by the same rule."""
@@ -178,7 +180,7 @@ class Plan:
 
 def plan_document(*, run_id: str, started_at: str, finished_at: str, exit_code: int, modules: list[dict[str, Any]],
                   errors: list[dict[str, Any]], hosts: list[dict[str, Any]],
-                  since: dict[str, Any] | None = None) -> dict[str, Any]:
+                  since: dict[str, Any] | None = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
     """plan.json from its parts (a run's records, or the plans make merge combines): the summary,
     changes and warnings are derived from the modules here, and nowhere else."""
     changes = [{"module": m["module"], "host": m["host"], **c} for m in modules for c in m["changes"]]
@@ -189,6 +191,8 @@ def plan_document(*, run_id: str, started_at: str, finished_at: str, exit_code: 
         "exit_code": exit_code, "summary": {"modules": len(modules), **count, "warnings": len(warnings)},
         "modules": modules, "changes": changes, "warnings": warnings, "errors": errors, "hosts": hosts,
     }
+    if source is not None:
+        data["source"] = source
     if since is not None:
         data["since"] = since
     return data
@@ -220,7 +224,8 @@ def exit_code(errors: Iterable[RunError], changes: bool, pytest_status: int) -> 
 
 def build_plan(*, run_id: str, started_at: str, finished_at: str, outcomes: Iterable[CheckOutcome],
                hosts: Iterable[HostRecord], errors: Iterable[RunError], pytest_status: int,
-               previous: dict[str, Any] | None = None, stopped_by: str | None = None) -> Plan:
+               previous: dict[str, Any] | None = None, stopped_by: str | None = None,
+               source: dict[str, Any] | None = None) -> Plan:
     """The plan of a run from the outcome of every selected check, its hosts and its run errors.
 
     stopped_by: the option that ended the run before every check ran (-x, --maxfail=N, --sw): a
@@ -245,7 +250,7 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, outcomes: Iter
                              for m in modules if m.error is not None)]
     plan = Plan(run_id, started_at, finished_at,
                 exit_code(all_errors, any(m.changes for m in modules), pytest_status),
-                tuple(modules), tuple(all_errors), tuple(sorted(hosts, key=lambda h: h.host)))
+                tuple(modules), tuple(all_errors), tuple(sorted(hosts, key=lambda h: h.host)), source=source)
     if previous is None:
         return plan
     return replace(plan, since=since(previous, plan, outcomes))

@@ -26,6 +26,7 @@ from driftcheck.manifest import Module
 from driftcheck.options import FORMATS, OPTIONS, RunOptions
 from driftcheck.plan import new_run_id
 from driftcheck.printable import printable
+from driftcheck.provenance import SourceProbe
 from driftcheck.registry import BY_NAME
 from driftcheck.report import JunitLine, Reporter
 from driftcheck.selection import MANIFEST_FILE, requires_manifest
@@ -125,6 +126,10 @@ def _start_drift_run(config: pytest.Config, state: RunState) -> None:
         config.option.json_report_file = None  # saved atomically with the run's other artifacts
     if state.worker:
         return
+    if not config.option.collectonly:
+        options = state.options
+        state.source = SourceProbe(options.modules_dir, options.inventory, options.show(options.modules_dir),
+                                   options.show(options.inventory)).start()
     # -p no:junitxml: no xmlpath option, and a run folder without junit.xml
     if hasattr(config.option, "xmlpath") and not config.option.xmlpath and not config.option.collectonly:
         config.option.xmlpath = str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")

@@ -262,7 +262,8 @@ class Reporter:
                           outcomes=() if int(session.exitstatus) == pytest.ExitCode.USAGE_ERROR else
                           state.outcomes.values(), hosts=state.host_records(), errors=errors,
                           pytest_status=int(session.exitstatus), previous=state.previous,
-                          stopped_by=_stopped_by(session))
+                          stopped_by=_stopped_by(session),
+                          source=None if state.source is None else state.source.result())
         state.plan = plan
         session.exitstatus = plan.exit_code
         try:

@@ -20,6 +20,7 @@ from driftcheck.manifest import Module, discover
 from driftcheck.observe import HostObserver
 from driftcheck.options import RunOptions
 from driftcheck.plan import CheckOutcome, HostRecord, Plan, Problem, RunError
+from driftcheck.provenance import SourceProbe
 from driftcheck.records import WORKING_DIR_LABEL
 from driftcheck.registry import BY_NAME, Check, Need
 from driftcheck.signals import NAMES, RunSignals
@@ -79,6 +80,8 @@ class RunState:
     json_report: dict[str, Any] | None = None
     #: what the run wrote, once it has
     saved: Saved | None = None
+    #: plan.json's source (the modules' git revision), probed while the run observes
+    source: SourceProbe | None = None
 
     def load(self, listing: bool = False) -> None:
         """Read the inventory and the modules; listing (--collect-only) lists checks and connects nowhere."""
