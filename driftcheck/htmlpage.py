@@ -80,7 +80,7 @@ def render(plan: dict[str, Any]) -> bytes:
         parts.append(f"<h2>Since {_e(since['run_id'])}</h2><table id=\"since\"><tr><th></th><th>module</th>"
                      "<th>code</th></tr>")
         parts += [f"<tr><td>{kind}</td><td>{_e(i['module'])}</td><td><code>{_e(i['code'])}</code></td></tr>"
-                  for kind in ("new", "resolved", "unchanged") for i in since[kind]]
+                  for kind in ("new", "resolved", "unchanged", "not_compared") for i in since.get(kind, [])]
         parts.append("</table>")
     parts.append('<h2>Hosts</h2><p>Every command the run sent, in order: the read-only record.</p>'
                  '<table id="hosts"><tr><th>host</th><th>seconds</th><th>commands</th><th>error</th></tr>')

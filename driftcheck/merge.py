@@ -109,7 +109,7 @@ def _since(shards: list[Shard]) -> dict[str, Any] | None:
         raise MergeError("the runs were compared with different earlier runs (--compare-with): compare each job "
                          "with the same run, or with none")
     merged: dict[str, Any] = {"run_id": ids.pop()}
-    for key in ("new", "resolved", "unchanged"):
+    for key in ("new", "resolved", "unchanged", "not_compared"):
         pairs = {(p["module"], p["code"]) for c in compared if c for p in c.get(key, [])}
         merged[key] = [{"module": m, "code": c} for m, c in sorted(pairs)]
     return merged
@@ -122,6 +122,15 @@ def _source(shards: list[Shard]) -> dict[str, Any] | None:
         return None
     fields = ("modules_dir", "inventory", "revision", "dirty")
     return {f: sources[0].get(f) if all(s.get(f) == sources[0].get(f) for s in sources) else None for f in fields}
+
+
+def _checked(shards: list[Shard]) -> dict[str, list[str]] | None:
+    """Every slice's checked record together (their modules do not overlap); None if a slice has none."""
+    records = [s.plan.get("checked") for s in shards]
+    if not all(isinstance(r, dict) for r in records):
+        return None
+    merged = {m: c for r in records if isinstance(r, dict) for m, c in r.items()}
+    return {m: merged[m] for m in sorted(merged)}
 
 
 def merge_plans(shards: list[Shard], run_id: str) -> dict[str, Any]:
@@ -141,7 +150,7 @@ def merge_plans(shards: list[Shard], run_id: str) -> dict[str, Any]:
         exit_code=exit_code([RunError(**e) for e in errors], any(m["changes"] for m in modules), status),
         modules=modules, errors=[_error_fields(e) for e in errors],
         hosts=sorted((h for s in shards for h in s.plan["hosts"]), key=lambda h: h["host"]), since=_since(shards),
-        source=_source(shards))
+        source=_source(shards), checked=_checked(shards))
 
 
 def _error_fields(error: dict[str, Any]) -> dict[str, Any]:

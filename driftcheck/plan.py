@@ -164,12 +164,15 @@ class Plan:
     since: dict[str, Any] | None = None
     #: where the desired state came from: modules_dir, inventory, revision, dirty (provenance.py)
     source: dict[str, Any] | None = None
+    #: per module (orphans pseudo-modules included), the checks that ran to a verdict: what a later
+    #: --compare-with can compare with
+    checked: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return plan_document(run_id=self.run_id, started_at=self.started_at, finished_at=self.finished_at,
                              exit_code=self.exit_code, modules=[m.to_json() for m in self.modules],
                              errors=[e.to_json() for e in self.errors], hosts=[h.to_json() for h in self.hosts],
-                             since=self.since, source=self.source)
+                             since=self.since, source=self.source, checked=self.checked)
 
     def with_error(self, error: RunError) -> Plan:
         """The plan with one more run error, its exit status decided again by the same rule."""
@@ -180,7 +183,8 @@ class Plan:
 
 def plan_document(*, run_id: str, started_at: str, finished_at: str, exit_code: int, modules: list[dict[str, Any]],
                   errors: list[dict[str, Any]], hosts: list[dict[str, Any]],
-                  since: dict[str, Any] | None = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
+                  since: dict[str, Any] | None = None, source: dict[str, Any] | None = None,
+                  checked: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """plan.json from its parts (a run's records, or the plans make merge combines): the summary,
     changes and warnings are derived from the modules here, and nowhere else."""
     changes = [{"module": m["module"], "host": m["host"], **c} for m in modules for c in m["changes"]]
@@ -193,6 +197,8 @@ def plan_document(*, run_id: str, started_at: str, finished_at: str, exit_code: 
     }
     if source is not None:
         data["source"] = source
+    if checked is not None:
+        data["checked"] = checked
     if since is not None:
         data["since"] = since
     return data
@@ -250,33 +256,62 @@ def build_plan(*, run_id: str, started_at: str, finished_at: str, outcomes: Iter
                              for m in modules if m.error is not None)]
     plan = Plan(run_id, started_at, finished_at,
                 exit_code(all_errors, any(m.changes for m in modules), pytest_status),
-                tuple(modules), tuple(all_errors), tuple(sorted(hosts, key=lambda h: h.host)), source=source)
+                tuple(modules), tuple(all_errors), tuple(sorted(hosts, key=lambda h: h.host)), source=source,
+                checked=checked(outcomes, {m.module for m in modules if m.status == "error"}))
     if previous is None:
         return plan
-    return replace(plan, since=since(previous, plan, outcomes))
+    return replace(plan, since=since(previous, plan))
 
 
-def since(previous: dict[str, Any], plan: Plan, outcomes: list[CheckOutcome]) -> dict[str, Any]:
-    """Drift new, resolved and unchanged since an earlier run's plan, as {module, code} pairs.
-
-    A change counts as resolved only where this run looked again: a check that can report its
-    code ran to a verdict on that module (an orphans pseudo-module included: it is in the plan
-    only while it finds orphans, yet its check ran).
-    """
-    before = {(c["module"], c["code"]) for c in previous.get("changes", [])}
-    fields = {(c["module"], c["code"]): str(c.get("field", "")) for c in previous.get("changes", [])}
-    now = {(m.module, str(c.code)) for m in plan.modules for c in m.changes}
-    failed = {m.module for m in plan.modules if m.status == "error"}
+def checked(outcomes: Iterable[CheckOutcome], failed: set[str]) -> dict[str, list[str]]:
+    """Per module, the checks that ran to a verdict (in sync or drift); a module in error counts as unchecked."""
     ran: dict[str, set[str]] = {}
     for outcome in outcomes:
         if outcome.concluded and outcome.module not in failed:
             ran.setdefault(outcome.module, set()).add(outcome.check)
+    return {module: sorted(ran[module]) for module in sorted(ran)}
+
+
+def _checked_before(previous: dict[str, Any]) -> dict[str, set[str]] | None:
+    """The earlier run's checked record; None for a plan written before it existed."""
+    record = previous.get("checked")
+    if not isinstance(record, dict):
+        return None
+    return {str(m): {c for c in checks if isinstance(c, str)} for m, checks in record.items()
+            if isinstance(checks, list)}
+
+
+def since(previous: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """Drift new, resolved, unchanged and not compared since an earlier run's plan, as {module, code} pairs.
+
+    Only what both runs checked is compared. A change counts as resolved only where this run looked
+    again: a check that can report its code ran to a verdict on that module (an orphans
+    pseudo-module included: it is in the plan only while it finds orphans, yet its check ran). A
+    change of this run is new only where the earlier run looked: otherwise it is not_compared (that
+    run did not select the module or the check, or could not observe it). An earlier plan without
+    `checked` counts each of its modules in sync or in drift as checked whole.
+    """
+    before = {(c["module"], c["code"]) for c in previous.get("changes", [])}
+    fields = {(c["module"], c["code"]): str(c.get("field", "")) for c in previous.get("changes", [])}
+    now = {(m.module, str(c.code)): str(c.field) for m in plan.modules for c in m.changes}
+    earlier = _checked_before(previous)
+    modules = previous.get("modules")
+    legacy = {str(m.get("module")) for m in (modules if isinstance(modules, list) else [])
+              if isinstance(m, dict) and m.get("status") in ("in_sync", "drift")}
 
     def rechecked(module: str, code: str) -> bool:
-        return bool(ran.get(module, set()) & checks_reporting(code, fields.get((module, code), "")))
+        return bool(set(plan.checked.get(module, ())) & checks_reporting(code, fields.get((module, code), "")))
+
+    def compared(module: str, code: str) -> bool:
+        if earlier is None:
+            return module in legacy
+        return bool(earlier.get(module, set()) & checks_reporting(code, now[(module, code)]))
 
     def listed(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
         return [{"module": m, "code": c} for m, c in sorted(pairs)]
 
-    return {"run_id": previous.get("run_id"), "new": listed(now - before),
-            "resolved": listed(p for p in before - now if rechecked(*p)), "unchanged": listed(now & before)}
+    fresh = [p for p in now if p not in before]
+    return {"run_id": previous.get("run_id"), "new": listed(p for p in fresh if compared(*p)),
+            "resolved": listed(p for p in before - now.keys() if rechecked(*p)),
+            "unchanged": listed(p for p in now if p in before),
+            "not_compared": listed(p for p in fresh if not compared(*p))}

@@ -102,8 +102,11 @@ def summary_lines(plan: dict[str, Any], arrow: str = ARROW) -> list[Line]:
             lines.append([("ERROR", "red"), (printable(f" {e['code']}: {where}{e['message']}"), None)])
     if "since" in plan:
         since = plan["since"]
+        not_compared = len(since.get("not_compared", []))
         lines.append([(f"since {printable(str(since['run_id']))}: {len(since['new'])} new, "
-                       f"{len(since['resolved'])} resolved, {len(since['unchanged'])} unchanged", None)])
+                       f"{len(since['resolved'])} resolved, {len(since['unchanged'])} unchanged"
+                       + (f", {not_compared} not compared (that run did not check them)" if not_compared else ""),
+                       None)])
         lines += [[(printable(f"  {kind:<9}{item['module']} {item['code']}"), None)]
                   for kind in ("new", "resolved") for item in since[kind]]
     lines.append(total(plan))

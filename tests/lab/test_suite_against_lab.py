@@ -173,7 +173,8 @@ def test_compare_with_an_earlier_run(drift_lab, tmp_path):
     assert first.rc == 1
     again = run_suite(tmp_path, "-k", "in-sync or wrong-tag", "--compare-with=latest", modules=DRIFT_MODULES)
     assert again.plan["since"] == {"run_id": first.plan["run_id"], "new": [], "resolved": [],
-                                   "unchanged": [{"module": "wrong-tag", "code": "IMAGE_TAG_MISMATCH"}]}
+                                   "unchanged": [{"module": "wrong-tag", "code": "IMAGE_TAG_MISMATCH"}],
+                                   "not_compared": []}
     # The repo changes: wrong-tag now wants what runs, in-sync wants a tag that does not.
     modules = tmp_path / "modules"
     shutil.copytree(DRIFT_MODULES, modules)

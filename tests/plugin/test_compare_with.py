@@ -101,3 +101,27 @@ def test_compare_with_an_unreadable_plan_is_a_usage_error(lab, kind, expected):
     assert line == (f"ERROR: --compare-with={target}: {target} {expected}; expected a plan.json, a run folder, "
                     "or latest"), run.output
     assert run.plan is None and run.commands == []
+
+
+def test_drift_the_earlier_run_did_not_check_is_not_compared_not_new(lab):
+    # The issue's case: after a run of one module (-k), comparing a whole run with it called the
+    # other modules' old drift "new".
+    lab.module("in-sync")
+    lab.module("wrong-tag")
+    lab.module("stopped")
+    lab.serve("in-sync", "wrong-tag", "stopped")
+    narrow = lab.run("-k", "in-sync")
+    assert narrow.rc == 0 and narrow.plan["checked"]["in-sync"], narrow.output
+    image_only = lab.run("-k", "test_image")
+    assert image_only.rc == 1, image_only.output
+    whole = lab.run(f"--compare-with={narrow.run_dir}")
+    assert whole.rc == 1, whole.output
+    since = whole.plan["since"]
+    assert since["new"] == [] and since["unchanged"] == []
+    assert since["not_compared"] == [pair("stopped", "NOT_RUNNING"), pair("wrong-tag", "IMAGE_TAG_MISMATCH")]
+    assert "0 new, 0 resolved, 0 unchanged, 2 not compared" in whole.stdout
+    assert "<td>not_compared</td><td>stopped</td>" in (whole.run_dir / "index.html").read_text()
+    # against a run of the image check alone: its drift is unchanged, the state it never looked at is not new
+    since = lab.run(f"--compare-with={image_only.run_dir}").plan["since"]
+    assert since["unchanged"] == [pair("wrong-tag", "IMAGE_TAG_MISMATCH")]
+    assert since["new"] == [] and since["not_compared"] == [pair("stopped", "NOT_RUNNING")]

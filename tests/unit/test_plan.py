@@ -123,7 +123,8 @@ def test_since_an_earlier_run():
     previous = {"run_id": "old", "changes": [{"module": "a", "code": "NOT_RUNNING"},
                                              {"module": "b", "code": "CONTAINER_MISSING"},
                                              {"module": "c", "code": "NOT_RUNNING"},
-                                             {"module": "d", "code": "NOT_RUNNING"}]}
+                                             {"module": "d", "code": "NOT_RUNNING"}],
+                "checked": {m: ["image", "state"] for m in "abcd"}}
     checks = [check("a", "state", "passed"), check("a", "image", "failed", [tag]),
               check("b", "exists", "failed", [missing]),
               check("c", "image", "passed"),  # -k test_image: c's state was not looked at again
@@ -131,8 +132,50 @@ def test_since_an_earlier_run():
     plan = plan_json(checks, [], 1, previous, run_id="new")
     assert plan["since"] == {"run_id": "old", "new": [{"module": "a", "code": "IMAGE_TAG_MISMATCH"}],
                              "resolved": [{"module": "a", "code": "NOT_RUNNING"}],
-                             "unchanged": [{"module": "b", "code": "CONTAINER_MISSING"}]}
+                             "unchanged": [{"module": "b", "code": "CONTAINER_MISSING"}], "not_compared": []}
     assert "since" not in plan_of([])  # only with --compare-with
+
+
+def test_the_plan_records_what_each_module_was_checked_for():
+    plan = plan_of([check("a", "state", "passed"), check("a", "image", "failed", [CHANGE]),
+                    check("a", "ports", "not_run"), check("b", "image", "passed"),
+                    check("c", "image", "error", error={"code": "TIMEOUT", "message": "slow; retry"}),
+                    pseudo("passed")])
+    # a's ports check never ran: a is an error, and an error module counts as not checked at all
+    assert plan["checked"] == {"b": ["image"], "orphans@h/p": ["orphans"]}
+    plan = plan_of([check("a", "state", "passed"), check("a", "image", "failed", [CHANGE])])
+    assert plan["checked"] == {"a": ["image", "state"]}
+
+
+def test_drift_the_earlier_run_did_not_check_is_not_compared():
+    """After a -k run, a run whose host was down, or a -k test_image run, old drift is not called new."""
+    tag = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "x:1", "observed": "x:2", "message": None}
+    stopped = {"code": "NOT_RUNNING", "field": "state", "desired": "running", "observed": "exited", "message": None}
+    previous = {"run_id": "old", "changes": [], "checked": {"a": ["image", "state"], "c": ["image"]},
+                "modules": [{"module": m, "status": "in_sync"} for m in "abc"]}
+    now = [check(m, "image", "failed", [tag]) for m in "abc"] + [check("c", "state", "failed", [stopped]),
+                                                                   pseudo("failed", [ORPHAN])]
+    since = plan_json(now, [], 1, previous)["since"]
+    assert since["new"] == [{"module": "a", "code": "IMAGE_TAG_MISMATCH"},
+                            {"module": "c", "code": "IMAGE_TAG_MISMATCH"}]
+    assert since["not_compared"] == [{"module": "b", "code": "IMAGE_TAG_MISMATCH"},  # not selected, or in error
+                                     {"module": "c", "code": "NOT_RUNNING"},  # -k test_image: state not looked at
+                                     {"module": "orphans@h/p", "code": "ORPHAN_CONTAINER"}]  # no orphans check
+    looked = plan_json(now, [], 1, {**previous, "checked": {**previous["checked"], "orphans@h/p": ["orphans"]}})
+    assert {"module": "orphans@h/p", "code": "ORPHAN_CONTAINER"} in looked["since"]["new"]
+
+
+def test_a_plan_from_before_the_checked_record_compares_its_modules_in_sync_or_in_drift():
+    tag = {"code": "IMAGE_TAG_MISMATCH", "field": "image.ref", "desired": "x:1", "observed": "x:2", "message": None}
+    previous = {"run_id": "old", "changes": [], "modules": [{"module": "a", "status": "in_sync"},
+                                                            {"module": "b", "status": "error"}]}
+    since = plan_json([check(m, "image", "failed", [tag]) for m in "abc"], [], 1, previous)["since"]
+    assert since["new"] == [{"module": "a", "code": "IMAGE_TAG_MISMATCH"}]
+    assert since["not_compared"] == [{"module": "b", "code": "IMAGE_TAG_MISMATCH"},
+                                     {"module": "c", "code": "IMAGE_TAG_MISMATCH"}]
+    odd = plan_json([check("a", "image", "failed", [tag])], [], 1,
+                    {"run_id": "old", "changes": [], "modules": "x", "checked": {"a": "image"}})["since"]
+    assert odd["not_compared"] == [{"module": "a", "code": "IMAGE_TAG_MISMATCH"}]  # a malformed record: no crash
 
 
 def test_load_previous_accepts_a_plan_or_its_folder(tmp_path):

@@ -30,7 +30,8 @@ def test_an_aligned_table_one_line_per_change_then_the_total():
               entry("c", "state", "error", error={"code": "TIMEOUT", "message": "slow; retry"}),
               {**entry("orphans@h/p", "orphans", "failed", [ORPHAN]), "container": None, "pseudo": True},
               {**entry("orphans@h/q", "orphans", "passed"), "container": None, "pseudo": True}]
-    plan = plan_of(checks, previous={"run_id": "old", "changes": []})
+    plan = plan_of(checks, previous={"run_id": "old", "changes": [], "checked": {
+        "long-name": ["image", "state"], "orphans@h/p": ["orphans"]}})
     lines = summary_lines(plan)
     texts = [plain(line) for line in lines]
     assert texts[:7] == [
@@ -108,3 +109,10 @@ def test_the_arrow_falls_back_to_ascii_where_the_terminal_cannot_show_it(monkeyp
     assert arrow_for(encoding) == arrow
     plan = plan_of([entry("a", "image", "failed", [TAG])])
     assert plain(summary_lines(plan, arrow_for(encoding))[1]).endswith(f"image.ref: a:1 {arrow} a:2")
+
+
+def test_drift_the_earlier_run_did_not_check_is_counted_apart():
+    plan = plan_of([entry("a", "image", "failed", [TAG]), entry("b", "image", "failed", [TAG])],
+                   previous={"run_id": "old", "changes": [], "checked": {"a": ["image"]}})
+    assert "since old: 1 new, 0 resolved, 0 unchanged, 1 not compared (that run did not check them)" in [
+        plain(line) for line in summary_lines(plan)]
