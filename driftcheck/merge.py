@@ -5,8 +5,8 @@
 Each job of a sharded CI pipeline runs the suite with `-k <host>` (or another selection that
 splits by host) and archives its run folder. This combines them: one plan.json, report.json,
 junit.xml and index.html in a new run folder of the reports folder, with the exit-code rules of
-SPEC §5 (error wins over drift), and moves `latest` to it. It refuses plans whose modules
-overlap or whose schema versions differ. It reads files only: no host is contacted.
+SPEC §5 (error wins over drift), and moves `latest` to it when the slices observed a host. It
+refuses plans whose modules overlap or whose schema versions differ. It reads files only: no host is contacted.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from driftcheck import codes
 from driftcheck.artifacts import write_run
-from driftcheck.plan import SCHEMA_VERSION, RunError, exit_code, new_run_id, plan_document
+from driftcheck.plan import SCHEMA_VERSION, RunError, exit_code, new_run_id, observed, plan_document
 from driftcheck.summary import arrow_for, summary_lines
 
 #: the most a run folder's file may be: a 5000-module run's report.json is well under this
@@ -221,13 +221,13 @@ def merge_junit(shards: list[Shard]) -> bytes:
 
 
 def merge(folders: list[Path], reports_dir: Path, now: datetime | None = None) -> tuple[Path, dict[str, Any]]:
-    """Merge the run folders into a new run folder of reports_dir; latest points at it."""
+    """Merge the run folders into a new run folder of reports_dir; latest points at it if a host was observed."""
     if len(folders) < 1:
         raise MergeError("no run folder to merge: RUNS=\"reports/<run-id> ...\"")
     shards = [read_shard(folder) for folder in folders]
     plan = merge_plans(shards, new_run_id(now or datetime.now(UTC)))
     report = merge_reports(shards, plan)
-    run_dir = write_run(reports_dir, plan, report, merge_junit(shards), None, move_latest=True)
+    run_dir = write_run(reports_dir, plan, report, merge_junit(shards), None, move_latest=observed(plan))
     return run_dir, plan
 
 

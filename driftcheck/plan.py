@@ -204,6 +204,22 @@ def plan_document(*, run_id: str, started_at: str, finished_at: str, exit_code: 
     return data
 
 
+#: run errors after which a run observed nothing worth comparing with: reports/latest stays
+NOT_OBSERVED_RUN = (codes.MANIFEST_INVALID, codes.INVENTORY_INVALID, codes.NO_MODULES_SELECTED, codes.INTERRUPTED)
+
+
+def observed(plan: dict[str, Any]) -> bool:
+    """Whether a run observed its hosts, and so moves reports/latest (SPEC §7b): not a usage or internal
+    error, not an invalid manifest or inventory, an empty selection or an interrupted run, and at least
+    one host answered. A run of partly unreachable hosts moves it; its modules in error count as not
+    checked for a later --compare-with."""
+    if plan["exit_code"] not in (EXIT_OK, EXIT_DRIFT, EXIT_ERROR):
+        return False
+    if any(e.get("module") is None and e.get("code") in NOT_OBSERVED_RUN for e in plan["errors"]):
+        return False
+    return any(h.get("error") is None and h.get("commands") for h in plan["hosts"])
+
+
 def _unique(items: Iterable[T]) -> tuple[T, ...]:
     return tuple(dict.fromkeys(items))
 

@@ -28,7 +28,7 @@ from driftcheck.artifacts import (
     write_plan_out,
     write_run,
 )
-from driftcheck.plan import Plan, RunError, build_plan, iso
+from driftcheck.plan import Plan, RunError, build_plan, iso, observed
 from driftcheck.printable import printable
 from driftcheck.session import RunState
 from driftcheck.signals import NAMES
@@ -264,6 +264,9 @@ class Reporter:
                           pytest_status=int(session.exitstatus), previous=state.previous,
                           stopped_by=_stopped_by(session),
                           source=None if state.source is None else state.source.result())
+        # ... and at least one host answered
+        move_latest = move_latest and observed(plan.to_json())
+        state.latest_moved = move_latest
         state.plan = plan
         session.exitstatus = plan.exit_code
         try:
@@ -315,6 +318,9 @@ class Reporter:
             terminalreporter.write_line(f"no run folder written: nothing was checked ({self.nothing_checked})"
                                         f"{plan_out}")
         elif saved is not None and saved.run_dir is not None:
+            if not state.latest_moved:
+                terminalreporter.write_line(f"{show(state.options.reports_dir)}/latest not moved: this run observed "
+                                            "no host (it stays on the last run that did)")
             listed = "; ".join([", ".join(saved.names),
                                 *(f"no {name}: {why}" for name, why in DISABLED.items() if name not in saved.names)])
             terminalreporter.write_line(f"artifacts: {show(saved.run_dir)}/ ({listed})")

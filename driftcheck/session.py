@@ -82,6 +82,8 @@ class RunState:
     saved: Saved | None = None
     #: plan.json's source (the modules' git revision), probed while the run observes
     source: SourceProbe | None = None
+    #: the run folder was written and reports/latest points at it (a run that observed its hosts)
+    latest_moved: bool = False
 
     def load(self, listing: bool = False) -> None:
         """Read the inventory and the modules; listing (--collect-only) lists checks and connects nowhere."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 IDENTITY = ["-c", "user.email=t@example.invalid", "-c", "user.name=t"]
@@ -32,3 +33,41 @@ def test_the_plan_names_the_commit_the_modules_were_checked_against(lab):
     lab.module("in-sync", image={"ref": "lab/app:2"})  # an edit not yet committed
     edited = lab.run()
     assert edited.rc == 1 and edited.plan["source"]["revision"] == head and edited.plan["source"]["dirty"] is True
+
+
+def latest(lab):
+    link = lab.reports / "latest"
+    return link.resolve() if link.is_symlink() else None
+
+
+def test_latest_moves_only_with_a_run_that_observed_its_hosts(lab):
+    lab.module("in-sync")
+    lab.module("wrong-tag", tags=["tier0"])
+    lab.serve("in-sync", "wrong-tag")
+    good = lab.run()
+    assert good.rc == 1 and latest(lab) == good.run_dir, good.output
+
+    typo = lab.run("-m", "tier9")  # NO_MODULES_SELECTED
+    assert typo.rc == 2 and latest(lab) == good.run_dir, typo.output
+    usage = lab.run("--drift-format=yaml")  # a usage error: exit 4
+    assert usage.rc == 4 and latest(lab) == good.run_dir, usage.output
+    lab.set_scenario(fail={"all": {"rc": 1, "stderr": "Cannot connect to the Docker daemon at "
+                                                      "unix:///var/run/docker.sock. Is the docker daemon running?"}})
+    down = lab.run()
+    assert down.rc == 2 and down.run_dir is not None and latest(lab) == good.run_dir, down.output
+    assert "reports/latest not moved: this run observed no host" in down.stdout, down.stdout[-3000:]
+    lab.set_scenario(fail={})
+    broken = lab.module_text("broken", "schema_version: 2\nname: broken\n")
+    invalid = lab.run()
+    assert invalid.rc == 2 and invalid.run_dir is not None and latest(lab) == good.run_dir, invalid.output
+    shutil.rmtree(broken.parent)
+
+    # So comparing with latest after those runs compares with the last run that looked: nothing is new.
+    again = lab.run("--compare-with=latest")
+    assert again.rc == 1 and latest(lab) == again.run_dir, again.output
+    assert again.plan["since"]["run_id"] == good.plan["run_id"]
+    assert again.plan["since"]["new"] == [] and again.plan["since"]["unchanged"] == [
+        {"module": "wrong-tag", "code": "IMAGE_TAG_MISMATCH"}]
+    assert "not moved" not in again.stdout
+    one = lab.run("-k", "in-sync")  # a narrower run that observed its host moves it
+    assert one.rc == 0 and latest(lab) == one.run_dir, one.output

@@ -148,6 +148,13 @@ def make(target: str, *variables: str) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
+def run_dirs(reports: Path) -> set[Path]:
+    """The run folders of a reports folder (not latest, not a hidden partial one)."""
+    if not reports.is_dir():
+        return set()
+    return {p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")}
+
+
 def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules: Path | None = None,
               env: dict[str, str] | None = None, timeout: float = 120) -> SuiteRun:
     reports = tmp_path / "reports"
@@ -164,9 +171,10 @@ def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules
     done = subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
                           check=False)
     seconds = time.monotonic() - started
-    # this run's own folder: latest moves only with a run that looked at its hosts (not an invalid inventory)
+    # this run's own folder (reports/latest moves only with a run that observed its hosts)
     new = sorted(run_dirs() - before)
-    run_dir = new[-1] if new else None
+    assert len(new) <= 1, f"one run wrote several run folders: {new}"
+    run_dir = new[0] if new else None
     plan = json.loads((run_dir / "plan.json").read_text()) if run_dir else None
     return SuiteRun(done.returncode, done.stdout + done.stderr, plan, seconds, run_dir)
 

@@ -252,3 +252,19 @@ def test_a_plan_out_that_cannot_be_written_leaves_no_run_folder(tmp_path):
         write_run(tmp_path / "reports", plan_of([check("a", "exists", "passed")]), None, None,
                   tmp_path / "file" / "plan.json", True)
     assert [p.name for p in (tmp_path / "reports").iterdir()] == []
+
+
+def test_only_a_run_that_observed_a_host_moves_latest():
+    from driftcheck.plan import observed
+
+    answered = {"host": "h", "commands": ["docker ps"], "seconds": 0.1, "error": None}
+    refused = {"host": "g", "commands": [], "seconds": 0.1, "error": {"code": "HOST_UNREACHABLE", "message": "m"}}
+    plan = {**plan_of([check("a", "exists", "passed")]), "hosts": [answered]}
+    assert observed(plan)
+    assert observed({**plan, "exit_code": 2, "hosts": [answered, refused]})  # one host of two answered
+    assert not observed({**plan, "exit_code": 2, "hosts": [refused]})
+    assert not observed({**plan, "hosts": []})  # nothing was sent anywhere
+    assert not observed({**plan, "exit_code": 4}) and not observed({**plan, "exit_code": 3})
+    for code in ("MANIFEST_INVALID", "INVENTORY_INVALID", "NO_MODULES_SELECTED", "INTERRUPTED"):
+        error = {"module": None, "host": None, "code": code, "message": "m", "file": None, "key": None}
+        assert not observed({**plan, "exit_code": 2, "errors": [error]}), code
