@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -114,6 +115,45 @@ class Saved:
 def artifact_names(report: bool, junit: bool) -> tuple[str, ...]:
     """The files a run folder holds (no report.json without pytest-json-report, no junit.xml without junitxml)."""
     return tuple(n for n in ARTIFACTS if (n != "report.json" or report) and (n != "junit.xml" or junit))
+
+
+#: the name of a run folder (plan.new_run_id): only such folders are ever removed by --keep-runs
+RUN_FOLDER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]+")
+
+
+def run_folders(reports_dir: Path) -> list[Path]:
+    """The run folders of a reports folder, oldest first (run ids sort by time); no symlink, no hidden folder."""
+    try:
+        entries = list(os.scandir(reports_dir))
+    except OSError:
+        return []
+    return sorted((Path(e.path) for e in entries
+                   if RUN_FOLDER.fullmatch(e.name) and e.is_dir(follow_symlinks=False)), key=lambda p: p.name)
+
+
+def prune_runs(reports_dir: Path, keep: int, current: str) -> tuple[list[str], list[str]]:
+    """Remove all but the newest `keep` run folders, never latest's target nor the current run.
+
+    Returns the run ids removed and one line per folder that could not be removed.
+    """
+    try:
+        latest = os.readlink(reports_dir / "latest")
+    except OSError:
+        latest = None
+    folders = run_folders(reports_dir)
+    spared = {p.name for p in folders[-keep:]} | {current} | ({latest} if latest else set())
+    removed, failed = [], []
+    for folder in folders:
+        if folder.name in spared:
+            continue
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            failed.append(f"could not remove the old run folder {folder.name} ({exc.filename}: "
+                          f"{exc.strerror or exc}); it is kept")
+        else:
+            removed.append(folder.name)
+    return removed, failed
 
 
 def partial_dir(reports_dir: Path, run_id: str) -> Path:

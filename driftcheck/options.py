@@ -41,6 +41,8 @@ OPTIONS = (
     Option("compose_budget", "--compose-budget", "DRIFT_COMPOSE_BUDGET", "SECONDS", "the seconds all local "
            "docker-compose calls of the run (compose.file) may take together, each call at most 30; default "
            f"{DEFAULT_COMPOSE_BUDGET:g}"),
+    Option("keep_runs", "--keep-runs", "DRIFT_KEEP_RUNS", "N", "keep the newest N run folders of the reports "
+           "folder and remove older ones after the run (never latest's target); default: keep every run"),
 )
 
 
@@ -63,6 +65,8 @@ class RunOptions:
     format: str
     #: seconds all local docker-compose calls of the run may take together
     compose_budget: float = DEFAULT_COMPOSE_BUDGET
+    #: keep the newest N run folders (--keep-runs); None keeps every run
+    keep_runs: int | None = None
 
     @classmethod
     def build(cls, root: Path, cwd: Path, given: Mapping[str, Any], env: Mapping[str, str]) -> RunOptions:
@@ -83,6 +87,13 @@ class RunOptions:
         if fmt not in FORMATS:
             raise ValueError(f"--drift-format / DRIFT_FORMAT={fmt}: expected one of {', '.join(FORMATS)}")
         budget = _seconds(values["compose_budget"])
+        keep_runs = None
+        if values["keep_runs"] is not None:
+            text = str(values["keep_runs"]).strip()
+            if not (text.isascii() and text.isdigit() and int(text) >= 1):
+                raise ValueError(f"--keep-runs / DRIFT_KEEP_RUNS={values['keep_runs']}: expected a whole number "
+                                 "of run folders to keep, 1 or more")
+            keep_runs = int(text)
         plan_out = path("plan_out", None)
         if plan_out is not None and not plan_out.is_dir() and not plan_out.parent.is_dir():
             raise ValueError(f"--plan-out={plan_out}: expected a file in an existing folder, or a folder")
@@ -93,7 +104,8 @@ class RunOptions:
         return cls(root=root, modules_dir=path("modules_dir", root / "modules") or root,
                    inventory=path("inventory", root / "hosts.yaml") or root, reports_dir=reports_dir,
                    plan_out=plan_out, compare_with=compare_with, compare_path=compare_path,
-                   strict_images=values["strict_images"], format=fmt, compose_budget=budget)
+                   strict_images=values["strict_images"], format=fmt, compose_budget=budget,
+                   keep_runs=keep_runs)
 
     def show(self, path: Path) -> str:
         """A path as messages show it: relative to the project where it lies inside it."""

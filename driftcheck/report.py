@@ -24,6 +24,7 @@ from driftcheck.artifacts import (
     partial_dir,
     plan_out_file,
     prepare_run,
+    prune_runs,
     to_json,
     write_plan_out,
     write_run,
@@ -282,6 +283,12 @@ class Reporter:
             discard_run(options.reports_dir, state.run_id)  # a crash leaves no partial folder behind
             raise
         state.saved = _save(config, state, plan, writable, move_latest)
+        if state.options.keep_runs is not None and state.saved.run_dir is not None:
+            removed, failed = prune_runs(options.reports_dir, state.options.keep_runs, state.run_id)
+            if removed:
+                state.archive_notes.append(f"removed {len(removed)} old run folder(s) (--keep-runs="
+                                           f"{state.options.keep_runs}): {', '.join(removed)}")
+            state.archive_notes += failed
         session.exitstatus = state.plan.exit_code
         if state.plan_stdout is not None:
             # --drift-format json: the plan alone on the real stdout, as soon as it is final.
@@ -324,6 +331,8 @@ class Reporter:
             listed = "; ".join([", ".join(saved.names),
                                 *(f"no {name}: {why}" for name, why in DISABLED.items() if name not in saved.names)])
             terminalreporter.write_line(f"artifacts: {show(saved.run_dir)}/ ({listed})")
+            for note in state.archive_notes:
+                terminalreporter.write_line(printable(note))
         elif saved is not None and saved.plan_only is not None:
             terminalreporter.write_line(f"plan: {show(saved.plan_only)} (only the plan: the run folder could not be "
                                         "written)")

@@ -84,6 +84,8 @@ class RunState:
     source: SourceProbe | None = None
     #: the run folder was written and reports/latest points at it (a run that observed its hosts)
     latest_moved: bool = False
+    #: what the run did to the archive besides its own folder (--keep-runs), one line each
+    archive_notes: list[str] = field(default_factory=list)
 
     def load(self, listing: bool = False) -> None:
         """Read the inventory and the modules; listing (--collect-only) lists checks and connects nowhere."""

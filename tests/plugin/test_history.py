@@ -71,3 +71,23 @@ def test_latest_moves_only_with_a_run_that_observed_its_hosts(lab):
     assert "not moved" not in again.stdout
     one = lab.run("-k", "in-sync")  # a narrower run that observed its host moves it
     assert one.rc == 0 and latest(lab) == one.run_dir, one.output
+
+
+def test_keep_runs_keeps_the_newest_and_latests_target(lab):
+    lab.module("in-sync")
+    lab.serve("in-sync")
+    good = lab.run()
+    assert good.rc == 0, good.output
+    lab.set_scenario(fail={"all": {"rc": 1, "stderr": "Cannot connect to the Docker daemon at "
+                                                      "unix:///var/run/docker.sock. Is the docker daemon running?"}})
+    down = [lab.run("--keep-runs=2") for _ in range(3)]  # latest stays on the good run
+    assert [r.rc for r in down] == [2, 2, 2]
+    assert lab.run_dirs() == {good.run_dir, down[1].run_dir, down[2].run_dir}, "kept: latest's target, 2 newest"
+    assert f"removed 1 old run folder(s) (--keep-runs=2): {down[0].run_dir.name}" in down[2].stdout
+    lab.set_scenario(fail={})
+    kept = lab.run("--keep-runs=1")
+    assert kept.rc == 0 and lab.run_dirs() == {kept.run_dir} and latest(lab) == kept.run_dir, kept.output
+    for bad in ("0", "many"):
+        refused = lab.run(f"--keep-runs={bad}")
+        assert refused.rc == 4 and f"--keep-runs / DRIFT_KEEP_RUNS={bad}: expected a whole number" in refused.stderr
+    assert lab.run_dirs() == {kept.run_dir}
