@@ -9,8 +9,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from driftcheck import codes
+from driftcheck.plan import EXIT_MEANINGS, is_orphans
 from driftcheck.summary import LABELS
 from driftcheck.verdict import shown
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #1b1b1b; }
@@ -20,6 +24,8 @@ th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical
 th { background: #f2f2f2; }
 code { font: 12px ui-monospace, monospace; }
 .in_sync { background: #e3f4e3; } .drift { background: #fff1cc; } .error { background: #fbdada; }
+.exit { font-size: 1.15em; } .exit-0 strong { color: #1a7f37; } .exit-1 strong { color: #9a6700; }
+.exit-2 strong, .exit-3 strong, .exit-4 strong { color: #cf222e; }
 ul { margin: 0; padding-left: 1.2em; }
 """
 
@@ -47,23 +53,72 @@ def _module_row(module: dict[str, Any]) -> str:
             f"<td>{_items(changes)}</td><td>{_items(warnings)}</td></tr>")
 
 
-def render(plan: dict[str, Any]) -> bytes:
-    """The page for one run."""
-    s = plan["summary"]
-    parts = [
+#: the rows of the modules tables: drift first, then error, then in sync (by name within each)
+ORDER = {"drift": 0, "error": 1, "in_sync": 2}
+
+
+def head(title: str) -> list[str]:
+    """The document's head: no script, no external asset (the Content-Security-Policy forbids both)."""
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>driftcheck {_e(plan['run_id'])}: exit {_e(plan['exit_code'])}</title>",
+        f"<title>{_e(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
-        f"<h1>driftcheck run {_e(plan['run_id'])}</h1>",
-        f"<p>From {_e(plan['started_at'])} to {_e(plan['finished_at'])}; exit status "
-        f"<strong id=\"exit-code\">{_e(plan['exit_code'])}</strong> (0 in sync, 1 drift, 2 error).</p>",
-        '<table id="totals"><tr><th>modules</th><th>in sync</th><th>drift</th><th>error</th><th>warnings</th></tr>',
-        f"<tr><td>{s['modules']}</td><td class=\"in_sync\">{s['in_sync']}</td><td class=\"drift\">{s['drift']}</td>"
-        f"<td class=\"error\">{s['error']}</td><td>{s['warnings']}</td></tr></table>",
     ]
+
+
+def exit_line(code: Any) -> str:
+    """The run's exit status and what it means, plainly: exit status 1: drift."""
+    meaning = EXIT_MEANINGS.get(code, "unknown") if isinstance(code, int) else "unknown"
+    return (f'<p class="exit exit-{_e(code)}" id="exit">exit status <strong id="exit-code">{_e(code)}</strong>: '
+            f'<span id="exit-meaning">{_e(meaning)}</span></p>')
+
+
+def count_cell(count: int, status: str) -> str:
+    """A count, coloured by its status only when it is not zero."""
+    return f'<td class="{status}">{count}</td>' if count else "<td>0</td>"
+
+
+def totals(plan: dict[str, Any]) -> dict[str, int]:
+    """The counts of a plan, the orphans pseudo-modules apart from the modules."""
+    modules = [m for m in plan["modules"] if not is_orphans(m["module"])]
+    orphans = [m for m in plan["modules"] if is_orphans(m["module"])]
+    checked = plan.get("checked")
+    return {"modules": len(modules), **{s: sum(1 for m in modules if m["status"] == s) for s in ORDER},
+            "warnings": len(plan["warnings"]),
+            "orphan_projects": sum(1 for m in orphans if m["status"] == "drift"),
+            "orphan_containers": sum(1 for m in orphans for c in m["changes"] if c["code"] == codes.ORPHAN_CONTAINER),
+            "orphans_error": sum(1 for m in orphans if m["status"] == "error"),
+            "orphans_checked": sum(1 for m in checked if is_orphans(m)) if isinstance(checked, dict) else -1}
+
+
+def _modules_table(table_id: str, entries: list[dict[str, Any]], first: str) -> list[str]:
+    rows = sorted(entries, key=lambda m: (ORDER.get(m["status"], 3), m["module"]))
+    return [f'<table id="{table_id}"><tr><th>{first}</th><th>host</th><th>container</th><th>status</th>'
+            "<th>changes</th><th>warnings</th></tr>", *(_module_row(m) for m in rows), "</table>"]
+
+
+def render(plan: dict[str, Any]) -> bytes:
+    """The page for one run."""
+    t = totals(plan)
+    parts = [
+        *head(f"driftcheck {plan['run_id']}: exit {plan['exit_code']}"),
+        f"<h1>driftcheck run {_e(plan['run_id'])}</h1>",
+        exit_line(plan["exit_code"]),
+        f"<p>From {_e(plan['started_at'])} to {_e(plan['finished_at'])}.</p>",
+        '<table id="totals"><tr><th>modules</th><th>in sync</th><th>drift</th><th>error</th><th>warnings</th></tr>',
+        f"<tr><td>{t['modules']}</td>{count_cell(t['in_sync'], 'in_sync')}{count_cell(t['drift'], 'drift')}"
+        f"{count_cell(t['error'], 'error')}<td>{t['warnings']}</td></tr></table>",
+    ]
+    if t["orphans_checked"] > 0 or t["orphan_projects"] or t["orphans_error"]:
+        checked = "-" if t["orphans_checked"] < 0 else str(t["orphans_checked"] + t["orphans_error"])
+        parts.append('<table id="orphan-totals"><tr><th>orphans checks (compose projects)</th>'
+                     "<th>with orphans</th><th>orphan containers</th><th>error</th></tr>"
+                     f"<tr><td>{checked}</td>{count_cell(t['orphan_projects'], 'drift')}"
+                     f"{count_cell(t['orphan_containers'], 'drift')}{count_cell(t['orphans_error'], 'error')}"
+                     "</tr></table>")
     run_errors = [e for e in plan["errors"] if e["module"] is None]
     if run_errors:
         parts.append('<h2>Errors of the run</h2><ul id="run-errors">')
@@ -71,10 +126,13 @@ def render(plan: dict[str, Any]) -> bytes:
                   + (f"{_e(e['file'])}: " if e.get("file") else "") + (f"key {_e(e['key'])}: " if e.get("key") else "")
                   + f"{_e(e['message'])}</li>" for e in run_errors]
         parts.append("</ul>")
-    parts.append('<h2>Modules</h2><table id="modules"><tr><th>module</th><th>host</th><th>container</th>'
-                 "<th>status</th><th>changes</th><th>warnings</th></tr>")
-    parts += [_module_row(m) for m in plan["modules"]]
-    parts.append("</table>")
+    parts.append("<h2>Modules</h2>")
+    parts += _modules_table("modules", [m for m in plan["modules"] if not is_orphans(m["module"])], "module")
+    orphans = [m for m in plan["modules"] if is_orphans(m["module"])]
+    if orphans:
+        parts.append("<h2>Orphans</h2><p>Containers of a module's compose project that no module claims, "
+                     "per host and project.</p>")
+        parts += _modules_table("orphans", orphans, "project")
     if "since" in plan:
         since = plan["since"]
         parts.append(f"<h2>Since {_e(since['run_id'])}</h2><table id=\"since\"><tr><th></th><th>module</th>"
@@ -82,6 +140,11 @@ def render(plan: dict[str, Any]) -> bytes:
         parts += [f"<tr><td>{kind}</td><td>{_e(i['module'])}</td><td><code>{_e(i['code'])}</code></td></tr>"
                   for kind in ("new", "resolved", "unchanged", "not_compared") for i in since.get(kind, [])]
         parts.append("</table>")
+    source = plan.get("source")
+    if isinstance(source, dict):
+        dirty = {True: " (with uncommitted changes)", False: "", None: ""}.get(source.get("dirty"), "")
+        parts.append(f'<p id="source">Desired state: {_e(source.get("modules_dir"))}, inventory '
+                     f'{_e(source.get("inventory"))}, revision <code>{_e(source.get("revision"))}</code>{dirty}.</p>')
     parts.append('<h2>Hosts</h2><p>Every command the run sent, in order: the read-only record.</p>'
                  '<table id="hosts"><tr><th>host</th><th>seconds</th><th>commands</th><th>error</th></tr>')
     for host in plan["hosts"]:

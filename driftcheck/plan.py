@@ -204,6 +204,15 @@ def plan_document(*, run_id: str, started_at: str, finished_at: str, exit_code: 
     return data
 
 
+#: what each exit status means (SPEC §5), as the pages say it
+EXIT_MEANINGS = {EXIT_OK: "in sync", EXIT_DRIFT: "drift", EXIT_ERROR: "error", 3: "internal error", 4: "usage error"}
+
+
+def is_orphans(module: str) -> bool:
+    """An orphans pseudo-module (orphans@<host>/<project>): no module name holds an '@'."""
+    return "@" in module
+
+
 #: run errors after which a run observed nothing worth comparing with: reports/latest stays
 NOT_OBSERVED_RUN = (codes.MANIFEST_INVALID, codes.INVENTORY_INVALID, codes.NO_MODULES_SELECTED, codes.INTERRUPTED)
 

@@ -41,10 +41,19 @@ def test_the_page_renders_lists_every_module_and_holds_no_secret(drift_lab_run, 
     for warning in run.plan["warnings"]:
         assert warning["message"] in text
     s = run.plan["summary"]
+    modules = [m for m in run.plan["modules"] if "@" not in m["module"]]  # the orphans pseudo-module apart
+    assert len(modules) == s["modules"] - 1
     totals = re.search(r'<table id="totals">.*?</table>', dom, re.S)
     assert totals and [int(n) for n in re.findall(r"<td[^>]*>(\d+)</td>", totals.group())] == [
-        s["modules"], s["in_sync"], s["drift"], s["error"], s["warnings"]]
-    assert '<strong id="exit-code">1</strong>' in dom
+        len(modules), *(sum(1 for m in modules if m["status"] == k) for k in ("in_sync", "drift", "error")),
+        s["warnings"]]
+    orphans = re.search(r'<table id="orphan-totals">.*?</table>', dom, re.S)
+    assert orphans and re.findall(r"<td[^>]*>(\d+)</td>", orphans.group())[1] == "1"  # drift-lab has orphans
+    plain = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", dom)))
+    assert '<strong id="exit-code">1</strong>' in dom and "exit status 1: drift" in plain
+    # drift and error rows first, in the modules table
+    statuses = [status for status, _ in re.findall(r'<tr class="(\w+)" id="module-([^"@]+)"', dom)]
+    assert statuses == sorted(statuses, key=["drift", "error", "in_sync"].index)
 
     secret = labctl.lab_secret()
     assert secret in labctl.docker("inspect", "--type", "container", "drift-lab-in-sync-1").stdout  # it is there
