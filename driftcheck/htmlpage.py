@@ -57,7 +57,7 @@ def _module_row(module: dict[str, Any]) -> str:
 ORDER = {"drift": 0, "error": 1, "in_sync": 2}
 
 
-def head(title: str) -> list[str]:
+def head(title: str, style: str = "") -> list[str]:
     """The document's head: no script, no external asset (the Content-Security-Policy forbids both)."""
     return [
         "<!DOCTYPE html>",
@@ -65,7 +65,7 @@ def head(title: str) -> list[str]:
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title>",
-        f"<style>{STYLE}</style></head><body>",
+        f"<style>{STYLE}{style}</style></head><body>",
     ]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from driftcheck import codes
 from driftcheck.artifacts import write_run
+from driftcheck.history import archive_upkeep
 from driftcheck.plan import SCHEMA_VERSION, RunError, exit_code, new_run_id, observed, plan_document
 from driftcheck.summary import arrow_for, summary_lines
 
@@ -228,6 +229,8 @@ def merge(folders: list[Path], reports_dir: Path, now: datetime | None = None) -
     plan = merge_plans(shards, new_run_id(now or datetime.now(UTC)))
     report = merge_reports(shards, plan)
     run_dir = write_run(reports_dir, plan, report, merge_junit(shards), None, move_latest=observed(plan))
+    for note in archive_upkeep(reports_dir, None, plan):
+        print(f"merge: {note}", file=sys.stderr)
     return run_dir, plan
 
 

@@ -24,11 +24,11 @@ from driftcheck.artifacts import (
     partial_dir,
     plan_out_file,
     prepare_run,
-    prune_runs,
     to_json,
     write_plan_out,
     write_run,
 )
+from driftcheck.history import archive_upkeep
 from driftcheck.plan import Plan, RunError, build_plan, iso, observed
 from driftcheck.printable import printable
 from driftcheck.session import RunState
@@ -283,12 +283,9 @@ class Reporter:
             discard_run(options.reports_dir, state.run_id)  # a crash leaves no partial folder behind
             raise
         state.saved = _save(config, state, plan, writable, move_latest)
-        if state.options.keep_runs is not None and state.saved.run_dir is not None:
-            removed, failed = prune_runs(options.reports_dir, state.options.keep_runs, state.run_id)
-            if removed:
-                state.archive_notes.append(f"removed {len(removed)} old run folder(s) (--keep-runs="
-                                           f"{state.options.keep_runs}): {', '.join(removed)}")
-            state.archive_notes += failed
+        if state.saved.run_dir is not None:  # --keep-runs, then reports/index.html (the history)
+            state.archive_notes += archive_upkeep(options.reports_dir, state.options.keep_runs, state.plan.to_json(),
+                                                  options.show)
         session.exitstatus = state.plan.exit_code
         if state.plan_stdout is not None:
             # --drift-format json: the plan alone on the real stdout, as soon as it is final.

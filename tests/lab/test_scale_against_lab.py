@@ -51,7 +51,8 @@ def test_xdist_loadgroup_gives_the_same_plan(drift_lab_run, command_log, tmp_pat
     assert report["exitcode"] == 1 and comparable(report["plan"]) == comparable(one.plan)
     assert {t["nodeid"].rsplit("@", 1)[1] for t in report["tests"]} == {"rs2000"}
     assert sorted(p.name for p in two.run_dir.iterdir()) == ["index.html", "junit.xml", "plan.json", "report.json"]
-    assert len(list((tmp_path / "two" / "reports").iterdir())) == 2  # the run folder and latest
+    assert sorted(p.name for p in (tmp_path / "two" / "reports").iterdir()) == sorted(
+        [two.run_dir.name, "latest", "index.html", "history.json"])  # the run folder, latest and the history
 
 
 def test_xdist_with_nothing_selected_is_an_error(lab, tmp_path):

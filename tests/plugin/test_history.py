@@ -91,3 +91,20 @@ def test_keep_runs_keeps_the_newest_and_latests_target(lab):
         refused = lab.run(f"--keep-runs={bad}")
         assert refused.rc == 4 and f"--keep-runs / DRIFT_KEEP_RUNS={bad}: expected a whole number" in refused.stderr
     assert lab.run_dirs() == {kept.run_dir}
+
+
+def test_the_history_page_is_rewritten_after_each_run(lab):
+    import re
+
+    lab.module("in-sync")
+    lab.module("wrong-tag")
+    lab.serve("in-sync", "wrong-tag")
+    runs = [lab.run("-k", "in-sync"), lab.run(), lab.run("--keep-runs=2")]
+    assert [r.rc for r in runs] == [0, 1, 1], [r.output for r in runs]
+    page = (lab.reports / "index.html").read_text()
+    listed = re.findall(r'<tr(?: class="latest")? id="run-([^"]+)">', page)
+    assert listed == [runs[2].run_dir.name, runs[1].run_dir.name]  # newest first; the pruned run is gone
+    assert f'<tr class="latest" id="run-{runs[2].run_dir.name}">' in page
+    assert re.search(r'<tr id="drifted-wrong-tag">.*2 of 2', page)
+    assert sorted(p.name for p in lab.reports.iterdir()) == sorted(
+        ["history.json", "index.html", "latest", runs[1].run_dir.name, runs[2].run_dir.name])
