@@ -50,7 +50,7 @@ def test_actions_workflows(kind):
         bash_n(script)
     text = "\n".join(scripts)
     assert ".venv/bin/python -m pytest" in text and "make venv" in text
-    assert 'cp -rL reports/latest "artifacts/$(readlink reports/latest)"' in text  # reports/<run-id>/
+    assert 'cp -r "$run" artifacts/' in text  # reports/<run-id>/, whether latest moved or not
     assert 'DRIFT_ON_DRIFT" = warn' in text and 'exit "${status:-2}"' in text
     uploads = [s for s in drift["steps"] if "upload-artifact" in s.get("uses", "")]
     assert len(uploads) == 1 and uploads[0]["with"]["path"] == "artifacts/" and uploads[0]["if"] == "always()"
@@ -254,3 +254,28 @@ def test_gitlabs_schema_refuses_a_malformed_job(tmp_path):
     done = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(broken)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "allow_failure" in done.stdout, done.stdout
+def drift_scripts() -> dict[str, str]:
+    """The shell of each template's drift job, up to its exit mapping."""
+    scripts = {kind: next(s["run"] for s in load(path)["jobs"]["drift"]["steps"] if s.get("id") == "drift")
+               for kind, path in WORKFLOWS.items()}
+    gitlab = load(GITLAB)["drift"]
+    scripts["gitlab"] = "\n".join(gitlab["before_script"] + gitlab["script"])
+    for kind in SHARDED:
+        scripts[f"{kind}-sharded"] = sharded_parts(kind)[2]
+    return scripts
+
+
+@pytest.mark.parametrize("kind", ["github", "forgejo", "gitlab", "github-sharded", "gitlab-sharded"])
+def test_the_run_folder_is_archived_when_latest_did_not_move(kind, tmp_path):
+    """A run where no host answered writes its folder but leaves reports/latest alone (or there is none yet):
+    the job archives the folder all the same, the run an operator most needs to read."""
+    script = drift_scripts()[kind]
+    run = "mkdir -p reports/20261129T000000Z-aaaa; touch reports/20261129T000000Z-aaaa/plan.json; exit 2"
+    script = re.sub(r"\.venv/bin/python -m pytest( -k \"\$DRIFT_HOST\")?", f"sh -c '{run}'", script)
+    script = re.sub(r"^.*(make|ssh-add|ssh-agent|known_hosts|apt-get|pip).*$", ":", script, flags=re.M)
+    env = {"PATH": "/usr/bin:/bin", "DRIFT_ON_DRIFT": "fail", "DRIFT_HOST": "rs2000", "HOME": str(tmp_path),
+           "GITHUB_OUTPUT": str(tmp_path / "output")}
+    subprocess.run(["bash", "-c", re.sub(r"\$\{\{[^}]*\}\}", "x", script)], cwd=tmp_path, env=env,
+                   capture_output=True, text=True, check=False)
+    host = "rs2000/" if kind.endswith("sharded") else ""
+    assert (tmp_path / f"artifacts/{host}20261129T000000Z-aaaa/plan.json").is_file(), script
