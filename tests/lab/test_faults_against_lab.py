@@ -414,8 +414,11 @@ def test_several_hosts_one_failing(lab, command_log, tmp_path, mute_server):
 # -- interrupted --------------------------------------------------------------------------------
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+def snapshot(folder: Path, runs_only: bool = False) -> dict[str, bytes]:
+    """Every file under folder; runs_only: of its run folders (the history page beside them is rewritten
+    after each run)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not (runs_only and p.parent == folder)}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -423,7 +426,7 @@ def test_interrupted_run_exits_2_and_keeps_earlier_runs(lab, command_log, tmp_pa
     earlier = run_suite(tmp_path)
     assert earlier.rc == 0 and earlier.run_dir is not None
     reports = tmp_path / "reports"
-    before, latest = snapshot(reports), os.readlink(reports / "latest")
+    before, latest = snapshot(reports, runs_only=True), os.readlink(reports / "latest")
     command_log.write_text("")
     with fault("inspect", "hang"):
         proc = subprocess.Popen(
@@ -439,13 +442,14 @@ def test_interrupted_run_exits_2_and_keeps_earlier_runs(lab, command_log, tmp_pa
         output, _ = proc.communicate(timeout=15)
     assert proc.returncode == 2, output
     assert os.readlink(reports / "latest") == latest, "an interrupted run moved latest"
-    after = snapshot(reports)
+    after = snapshot(reports, runs_only=True)
     assert {k: v for k, v in after.items() if k in before} == before, "an earlier run was touched"
     new = {Path(k).parts[0] for k in after} - {Path(k).parts[0] for k in before}
     assert len(new) == 1, after.keys()
     run_dir = reports / new.pop()
     assert sorted(p.name for p in run_dir.iterdir()) == ["index.html", "junit.xml", "plan.json", "report.json"]
     assert not [p for p in reports.rglob("*") if p.name.startswith(".")], "a temp file was left"
+    assert f'id="run-{run_dir.name}"' in (reports / "index.html").read_text(), "the history misses the run"
     plan = json.loads((run_dir / "plan.json").read_text())
     assert plan["exit_code"] == 2 and plan["summary"]["in_sync"] == 0
     [interrupted] = [e for e in plan["errors"] if e["code"] == "INTERRUPTED"]
