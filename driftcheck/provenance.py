@@ -93,10 +93,12 @@ class SourceProbe:
         self._fields: dict[str, Any] = {"modules_dir": shown_modules, "inventory": shown_inventory,
                                         "revision": None, "dirty": None}
         self._timeout = timeout
+        self._started = 0.0
         self._thread = threading.Thread(target=self._probe, args=(modules_dir, inventory), daemon=True,
                                         name="driftcheck-source")
 
     def start(self) -> SourceProbe:
+        self._started = time.monotonic()
         self._thread.start()
         return self
 
@@ -104,10 +106,11 @@ class SourceProbe:
         revision, dirty = git_state(modules_dir, inventory, self._timeout)
         self._fields.update(revision=revision, dirty=dirty)
 
-    def result(self) -> dict[str, Any]:
-        """The source record; revision and dirty null if git has not answered within its bound."""
-        if self._thread.ident is not None:
-            self._thread.join(self._timeout + 1)
+    def result(self, wait: bool = True) -> dict[str, Any]:
+        """The source record; revision and dirty null if git has not answered within its bound (counted from
+        the start of the run), or at once when not waiting (an interrupted run)."""
+        if self._thread.ident is not None and wait:
+            self._thread.join(max(0.0, self._started + self._timeout + 1 - time.monotonic()))
         if self._thread.is_alive():
             return {**self._fields, "revision": None, "dirty": None}
         return dict(self._fields)

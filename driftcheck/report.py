@@ -264,7 +264,8 @@ class Reporter:
                           state.outcomes.values(), hosts=state.host_records(), errors=errors,
                           pytest_status=int(session.exitstatus), previous=state.previous,
                           stopped_by=_stopped_by(session),
-                          source=None if state.source is None else state.source.result())
+                          source=None if state.source is None else
+                          state.source.result(wait=not state.interrupted))
         # ... and at least one host answered
         move_latest = move_latest and observed(plan.to_json())
         state.latest_moved = move_latest

@@ -125,3 +125,13 @@ def test_the_probe_gives_the_plan_its_source(repo):
     probe = SourceProbe(repo / "modules", repo / "hosts.yaml", "modules", "hosts.yaml").start()
     assert probe.result() == {"modules_dir": "modules", "inventory": "hosts.yaml",
                               "revision": git(repo, "rev-parse", "HEAD"), "dirty": False}
+
+
+def test_the_probe_never_holds_the_end_of_a_run_beyond_its_bound(repo, tmp_path, monkeypatch):
+    fake_git(tmp_path / "bin", "sleep 30\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    probe = SourceProbe(repo / "modules", repo / "hosts.yaml", "modules", "hosts.yaml", timeout=1.0).start()
+    started = time.monotonic()
+    assert probe.result(wait=False)["revision"] is None and time.monotonic() - started < 0.5  # interrupted: no wait
+    assert probe.result() == {"modules_dir": "modules", "inventory": "hosts.yaml", "revision": None, "dirty": None}
+    assert time.monotonic() - started < 4
