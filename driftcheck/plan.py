@@ -318,7 +318,10 @@ def since(previous: dict[str, Any], plan: Plan) -> dict[str, Any]:
     """
     before = {(c["module"], c["code"]) for c in previous.get("changes", [])}
     fields = {(c["module"], c["code"]): str(c.get("field", "")) for c in previous.get("changes", [])}
-    now = {(m.module, str(c.code)): str(c.field) for m in plan.modules for c in m.changes}
+    now: dict[tuple[str, str], set[str]] = {}  # each drift of this run, with the fields it was reported on
+    for m in plan.modules:
+        for c in m.changes:
+            now.setdefault((m.module, str(c.code)), set()).add(str(c.field))
     earlier = _checked_before(previous)
     modules = previous.get("modules")
     legacy = {str(m.get("module")) for m in (modules if isinstance(modules, list) else [])
@@ -330,7 +333,7 @@ def since(previous: dict[str, Any], plan: Plan) -> dict[str, Any]:
     def compared(module: str, code: str) -> bool:
         if earlier is None:
             return module in legacy
-        return bool(earlier.get(module, set()) & checks_reporting(code, now[(module, code)]))
+        return any(earlier.get(module, set()) & checks_reporting(code, field) for field in now[(module, code)])
 
     def listed(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
         return [{"module": m, "code": c} for m, c in sorted(pairs)]

@@ -268,3 +268,12 @@ def test_only_a_run_that_observed_a_host_moves_latest():
     for code in ("MANIFEST_INVALID", "INVENTORY_INVALID", "NO_MODULES_SELECTED", "INTERRUPTED"):
         error = {"module": None, "host": None, "code": code, "message": "m", "file": None, "key": None}
         assert not observed({**plan, "exit_code": 2, "errors": [error]}), code
+
+
+def test_a_code_reported_on_two_checks_is_compared_where_either_was_checked_before():
+    expired = {"code": "IGNORE_EXPIRED", "desired": "2020-01-31", "observed": None, "message": None}
+    checks = [check("a", "ports", "failed", [{**expired, "field": "ignore[ports].until"}]),
+              check("a", "state", "failed", [{**expired, "field": "ignore[state].until"}])]
+    previous = {"run_id": "old", "changes": [], "checked": {"a": ["ports"]}}
+    since = plan_json(checks, [], 1, previous)["since"]
+    assert since["new"] == [{"module": "a", "code": "IGNORE_EXPIRED"}] and since["not_compared"] == []
