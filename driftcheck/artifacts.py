@@ -122,13 +122,23 @@ RUN_FOLDER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]+")
 
 
 def run_folders(reports_dir: Path) -> list[Path]:
-    """The run folders of a reports folder, oldest first (run ids sort by time); no symlink, no hidden folder."""
+    """The run folders of a reports folder, oldest first; no symlink, no hidden folder.
+
+    A run id sorts by its second; runs of one second (their random suffixes do not) by when their
+    folder was last written."""
     try:
         entries = list(os.scandir(reports_dir))
     except OSError:
         return []
-    return sorted((Path(e.path) for e in entries
-                   if RUN_FOLDER.fullmatch(e.name) and e.is_dir(follow_symlinks=False)), key=lambda p: p.name)
+    keyed = []
+    for entry in entries:
+        try:
+            if RUN_FOLDER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+                written = entry.stat(follow_symlinks=False).st_mtime_ns
+                keyed.append(((entry.name.split("-")[0], written, entry.name), Path(entry.path)))
+        except OSError:
+            continue  # removed meanwhile
+    return [path for _, path in sorted(keyed)]
 
 
 def prune_runs(reports_dir: Path, keep: int, current: str) -> tuple[list[str], list[str]]:

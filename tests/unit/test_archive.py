@@ -71,3 +71,14 @@ def test_keep_runs_is_a_whole_number_of_one_or_more():
             options({"keep_runs": bad})
         with pytest.raises(ValueError, match=r"--keep-runs / DRIFT_KEEP_RUNS=.*expected a whole number"):
             options(env={"DRIFT_KEEP_RUNS": bad})
+
+
+def test_runs_of_one_second_are_ordered_by_when_they_were_written(tmp_path):
+    reports = tmp_path / "reports"
+    older, newer = "20261201T000001Z-ffff", "20261201T000001Z-0000"  # the random suffixes sort the other way
+    for name, written in ((older, 1_000_000_000), (newer, 1_000_000_005)):
+        (reports / name).mkdir(parents=True)
+        os.utime(reports / name, (written, written))
+    (reports / "20261201T000000Z-ffff").mkdir()
+    assert [p.name for p in run_folders(reports)] == ["20261201T000000Z-ffff", older, newer]
+    assert prune_runs(reports, 1, newer) == (["20261201T000000Z-ffff", older], [])
