@@ -324,8 +324,10 @@ class Reporter:
                                         f"{plan_out}")
         elif saved is not None and saved.run_dir is not None:
             if not state.latest_moved:
-                terminalreporter.write_line(f"{show(state.options.reports_dir)}/latest not moved: this run observed "
-                                            "no host (it stays on the last run that did)")
+                why = ("the run was interrupted" if state.interrupted else "a manifest or the inventory is invalid"
+                       if state.load_errors else "this run observed no host")
+                terminalreporter.write_line(f"{show(state.options.reports_dir)}/latest not moved: {why} (it stays "
+                                            "on the last run that observed its hosts)")
             listed = "; ".join([", ".join(saved.names),
                                 *(f"no {name}: {why}" for name, why in DISABLED.items() if name not in saved.names)])
             terminalreporter.write_line(f"artifacts: {show(saved.run_dir)}/ ({listed})")
