@@ -153,8 +153,6 @@ def _parse_inventory(data: Any, display: str, base: Path, check_files: bool) -> 
             refused = paramiko_unhonoured(ssh_config, hostname or "")
             if refused:
                 raise ManifestError(display, f"{prefix}.ssh_config", refused, CODE)
-        if check_files:
-            _check_contents(display, prefix, scheme, paths)
     return hosts
 
 
@@ -179,6 +177,13 @@ def file_problems(host: HostConfig, display: str) -> list[ManifestError]:
         # As OpenSSH does: a private key others can read is no longer private.
         problems.append(ManifestError(display, f"{prefix}.identity_file", f"{key_file} is readable by others; "
                                       f"expected mode 600 (chmod 600 {key_file})", CODE))
+    if not problems:  # what is there: regular, bounded, and what its key says it is
+        try:
+            _check_contents(display, prefix, host.scheme, {"identity_file": host.identity_file,
+                                                           "ssh_config": host.ssh_config,
+                                                           "known_hosts": host.known_hosts})
+        except ManifestError as exc:
+            problems.append(exc)
     return problems
 
 

@@ -46,6 +46,7 @@ def option_cases(lab):
                           "IMAGE_DIGEST_NOT_VERIFIED" in {c["code"] for c in run.plan["changes"]}),
         "format": ("json", lambda run: json.loads(run.stdout)["exit_code"] == 1),
         # read, and refused: the value's own error names it (a valid one changes nothing a stub shows)
+        "keep_runs": ("1", lambda run: run.run_dir is not None and lab.run_dirs() == {run.run_dir}),
         "compose_budget": ("-1", lambda run: run.rc == 4 and "--compose-budget / DRIFT_COMPOSE_BUDGET=-1" in
                            run.stderr),
     }
