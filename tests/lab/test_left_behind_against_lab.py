@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.lab import (
+    EXAMPLE_MODULES,
     REPO,
     fault,
     host_processes,
@@ -98,7 +99,8 @@ def test_a_sigterm_of_the_run_leaves_nothing_running_on_the_host(nothing_running
     inventory = write_inventory(tmp_path / "hosts.yaml", connection=connection(scheme), timeout=60)
     with fault("inspect", "hang"):
         proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
-                                 f"--inventory={inventory}"], cwd=REPO, stdout=subprocess.PIPE,
+                                 f"--inventory={inventory}", f"--modules-dir={EXAMPLE_MODULES}"], cwd=REPO,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
                                 env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")})
         deadline = time.monotonic() + 30
@@ -132,7 +134,8 @@ def test_a_connection_lost_during_a_hung_command_leaves_that_command(nothing_run
     inventory = write_inventory(tmp_path / "hosts.yaml", connection=connection(scheme), timeout=4)
     with fault("inspect", "hang"):
         proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
-                                 f"--inventory={inventory}"], cwd=REPO, stdout=subprocess.PIPE,
+                                 f"--inventory={inventory}", f"--modules-dir={EXAMPLE_MODULES}"], cwd=REPO,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
                                 env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")})
         deadline = time.monotonic() + 30

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.lab import (
+    EXAMPLE_MODULES,
     REPO,
     add_module,
     labctl,
@@ -62,7 +63,8 @@ def test_a_full_tmpdir_changes_nothing(lab, command_log, tmp_path, full_disk, sc
 def test_a_full_reports_disk_still_writes_the_plan_to_plan_out(lab, command_log, tmp_path, full_disk):
     plan_out = tmp_path / "plan.json"
     done = subprocess.run([sys.executable, "-m", "pytest", f"--reports-dir={full_disk}", f"--plan-out={plan_out}",
-                           f"--inventory={labctl.INVENTORY}"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                           f"--inventory={labctl.INVENTORY}", f"--modules-dir={EXAMPLE_MODULES}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
@@ -84,7 +86,8 @@ class Started:
         self.out, self.err = tmp_path / "stdout", tmp_path / "stderr"
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
-                                          f"--inventory={labctl.INVENTORY}", *args], cwd=REPO, stdout=out,
+                                          f"--inventory={labctl.INVENTORY}", f"--modules-dir={EXAMPLE_MODULES}", *args],
+                                         cwd=REPO, stdout=out,
                                          stderr=err, stdin=subprocess.DEVNULL, text=True, env={**base, **(env or {})})
 
     def finish(self, timeout: float) -> tuple[int, str, str]:
@@ -105,7 +108,8 @@ def test_sigterm_before_collection_contacts_no_host(lab, command_log, tmp_path, 
     started.proc.send_signal(signal.SIGTERM)
     rc, out, err = started.finish(30)
     assert rc == 2, out + err  # not -15 (exit 143)
-    [run_dir] = [p for p in (tmp_path / "reports").iterdir() if not p.name.startswith(".")]
+    [run_dir] = [p for p in (tmp_path / "reports").iterdir()
+                 if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
     plan = json.loads((run_dir / "plan.json").read_text())
     assert [e["code"] for e in plan["errors"]] == ["INTERRUPTED"] and "SIGTERM" in plan["errors"][0]["message"]
     assert plan["modules"] == [] and plan["hosts"] == []

@@ -83,7 +83,7 @@ def follow_the_quick_start(user: User, lab_inventory: Path, check_only: bool) ->
     assert {m["host"] for m in modules.values()} == {"myhost"}
     # 6. Validate, offline.
     validated = ok(user("make", "validate"))
-    assert f"valid: {len(ADOPTED)} module(s) in modules, the inventory hosts.yaml" in validated
+    assert f"valid: {len(ADOPTED)} modules in modules, the inventory hosts.yaml" in validated
     # 7. Check: in sync, exit 0, and the run's page.
     checked = ok(user(".venv/bin/python", "-m", "pytest"))
     assert f"{len(ADOPTED)} modules: {len(ADOPTED)} in sync, 0 drift, 0 error" in checked, checked

@@ -338,7 +338,7 @@ def host_processes() -> list[tuple[int, str]]:
     """(pid, command line) of every live process the lab's sshd instances started for a session, and their
     children, wherever they were re-parented: each carries the lab's LAB_COMMAND_LOG (sshd's SetEnv) in its
     environment. Other checkouts' labs share the lab user, but not this value."""
-    marker = f"LAB_COMMAND_LOG={labctl.RUN}/".encode()
+    marker = f"LAB_COMMAND_LOG={labctl.SHARED}/".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
