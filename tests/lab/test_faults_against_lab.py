@@ -1,4 +1,4 @@
-"""The fault matrix (README): every fault against the real lab is a clear exit 2, never in sync.
+"""The fault matrix (docs/operations.md): every fault against the real lab is a clear exit 2, never in sync.
 
 Faults come from the lab itself: a closed port, a port that never speaks SSH, sshd refusing a
 login, the lab user's `docker` wrapper misbehaving on request (labctl.FAULT_MODES), the lab's

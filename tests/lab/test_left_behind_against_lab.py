@@ -8,7 +8,7 @@ paramiko:// ends a command it gives up on with the SSH "signal" request (TERM, t
 OpenSSH client cannot send that request (OpenSSH's mux.c: "If we ever support the signal channel
 request"), and a pty, whose hangup would end the command, mixes stderr into stdout: under ssh://
 a command cut short runs on until it ends by itself or next writes. Those cases are xfail(strict),
-so the day they pass, the README's fault matrix is out of date.
+so the day they pass, the fault matrix of docs/operations.md is out of date.
 """
 
 from __future__ import annotations
