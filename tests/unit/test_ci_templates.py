@@ -1,4 +1,4 @@
-"""The CI templates (.github, .forgejo, .gitlab-ci.yml): valid YAML that does what the README promises.
+"""The CI templates (.github, .forgejo, .gitlab-ci.yml): valid YAML that does what docs/ci.md promises.
 
 They are examples to copy, not run here; this checks their shape and their shell.
 """
