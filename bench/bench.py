@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/bench.py [--repeat 5] [--delay-ms 25]     (make bench)
 
-Prints a table and writes bench/results.md. Needs the lab (make lab-up). It adds, and removes
-again: 200 containers (compose projects bench0 .. bench19) on the lab's dockerd, three more lab sshd
-instances (hosts bench-a, bench-b, bench-c, each logging its own docker commands), and a TCP
-delay proxy in front of each (bench/delayproxy.py), all stopped by pidfile.
+Prints a table and writes bench/results.md (and its tables into docs/internals.md). Needs the lab
+(make lab-up). It adds, and removes again: 200 containers (compose projects bench0 .. bench19) on
+the lab's dockerd, three more lab sshd instances (hosts bench-a, bench-b, bench-c, each logging its
+own docker commands), and a TCP delay proxy in front of each (bench/delayproxy.py), all stopped by pidfile.
 
 N=200 is measured over paramiko:// (the default) and again over ssh:// (the system OpenSSH client, one
 ControlMaster connection per host). `--only 200 --only "200 ssh://"` measures just those rows and prints
@@ -314,7 +314,24 @@ def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
     table = render(rows, args, naive_wall, naive_commands, collect_200, single, refused_200)
     print(table)
     (BENCH / "results.md").write_text(table)
+    INTERNALS.write_text(with_tables(INTERNALS.read_text(encoding="utf-8"), table), encoding="utf-8")
     return 0
+
+
+#: docs/internals.md shows the tables of bench/results.md between these markers
+INTERNALS = REPO / "docs" / "internals.md"
+BEGIN, END = "<!-- bench tables: written by make bench (bench/bench.py) -->", "<!-- end of bench tables -->"
+
+
+def with_tables(text: str, results: str) -> str:
+    """text with its bench block replaced by the results' tables: from the main table's header to the
+    line on the refused host."""
+    lines = results.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("| N |"))
+    last = next(i for i, line in enumerate(lines) if line.startswith("N=200 on a host"))
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n" + "\n".join(lines[first:last + 1]) + f"\n{END}{tail}"
 
 
 def render_rows(rows: list[dict[str, Any]]) -> list[str]:

@@ -83,6 +83,16 @@ def test_the_exit_codes_are_contrasted_once_with_terraform() -> None:
     assert "terraform plan -detailed-exitcode" in codes and "**1 is drift and 2 is an error**" in codes
 
 
+def test_the_bench_tables_in_internals_are_the_last_results() -> None:
+    from bench import bench  # imports the lab's labctl, which starts nothing
+
+    internals = (DOCS / "internals.md").read_text()
+    assert bench.INTERNALS == DOCS / "internals.md" and bench.BEGIN in internals
+    assert bench.with_tables(internals, (REPO / "bench" / "results.md").read_text()) == internals, "run: make bench"
+    moved = bench.with_tables(internals, "| N | x |\nN=200 on a host: 9s\n")
+    assert "| N | x |\nN=200 on a host: 9s\n<!-- end" in moved and "| 10 | 1 |" not in moved
+
+
 def _string_shapes() -> list[str]:
     """Every string literal of the sources, an f-string's replacement fields as NUL."""
     shapes = []
