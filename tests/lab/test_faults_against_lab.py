@@ -67,9 +67,11 @@ def assert_all_error(run, code: str) -> None:
 
 #: What each transport's message says of a fault (paramiko's own words, or OpenSSH's quoted).
 SAYS = {
-    "paramiko": {"refused": "refused the connection", "mute": "did not complete within 2s",
+    "paramiko": {"refused": "refused the connection", "mute": ("did not complete within 2s",),
                  "wrong key": "refused the login of driftlab"},
-    "ssh": {"refused": "Connection refused", "mute": "did not log in within 2s",
+    # ssh's own ConnectTimeout may end it first, in its own words
+    "ssh": {"refused": "Connection refused", "mute": ("did not log in within 2s",
+                                                      "Connection timed out during banner exchange"),
             "wrong key": "Permission denied (publickey)"},
 }[TRANSPORT]
 
@@ -93,7 +95,7 @@ def test_port_that_never_speaks_ssh_is_host_unreachable_within_the_timeout(lab, 
                                 timeout=2)
     run = run_suite(tmp_path, inventory=inventory)
     assert_all_error(run, "HOST_UNREACHABLE")
-    assert SAYS["mute"] in run.plan["modules"][0]["error"]["message"]
+    assert any(words in run.plan["modules"][0]["error"]["message"] for words in SAYS["mute"]), run.plan["errors"]
     # TCP, banner, key exchange and login share one deadline (paramiko alone allows 15 s + 30 s).
     [host] = run.plan["hosts"]
     assert 2 - 0.1 <= host["seconds"] <= 2 + MARGIN, host

@@ -36,6 +36,9 @@ from tests.support.lab import (
     write_inventory,
 )
 
+#: Each test picks its transport (both, by parameter): they run in the paramiko pass of tests/lab only, where
+#: no earlier ssh:// test has left a hung command on the host (the limit these tests document).
+pytestmark = pytest.mark.pins_transport
 
 class LeftRunning(AssertionError):
     """Processes of the run still run on the host."""
