@@ -19,6 +19,18 @@ class FileRefused(ValueError):
     """The file is not a regular file, or larger than the cap; the message says which, in words."""
 
 
+class NotRegular(FileRefused):
+    """A FIFO, a device, a folder...: refused before a byte of it is read; `mode` is its st_mode."""
+
+    def __init__(self, mode: int):
+        self.mode = mode
+        super().__init__(f"is {_kind(mode)}, not a regular file")
+
+
+class TooLarge(FileRefused):
+    """More than the cap (seen by fstat, or grown while it was read)."""
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -43,13 +55,13 @@ def size_text(size: int) -> str:
 
 def _refuse_mode(mode: int) -> None:
     if not stat.S_ISREG(mode):
-        raise FileRefused(f"is {_kind(mode)}, not a regular file")
+        raise NotRegular(mode)
 
 
 def _refuse_size(size: int, cap: int, grew: bool = False) -> None:
     if size > cap:
         what = f"grew past {size_text(cap)} while it was read" if grew else f"is {size} bytes"
-        raise FileRefused(f"{what}; expected at most {size_text(cap)}")
+        raise TooLarge(f"{what}; expected at most {size_text(cap)}")
 
 
 def read_bounded(path: Path | str, cap: int) -> bytes:

@@ -1,15 +1,16 @@
 """Reading a local file the inventory names (a key, a known_hosts, an ssh config): a regular file, bounded.
 
 A path can name a directory, a FIFO (whose open() blocks until a writer comes), a device
-(`/dev/zero` never ends) or a file of any size. Here it is opened without blocking, checked to
-be a regular file on the open descriptor (no race with a rename), and read up to its cap plus
-one byte: more is an error, never a silent cut and never a MemoryError.
+(`/dev/zero` never ends) or a file of any size: it is read by boundedread.read_bounded (opened
+without blocking, checked on the open descriptor, at most its cap plus one byte), and what is
+refused is said in the words of the inventory's messages.
 """
 
 from __future__ import annotations
 
-import os
 import stat
+
+from driftcheck.boundedread import NotRegular, TooLarge, read_bounded
 
 #: what a path that is not a regular file is, in words
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -21,31 +22,16 @@ class LocalFileError(ValueError):
 
 
 def read_local_file(path: str, cap: int) -> bytes:
-    """The bytes of a regular file of at most cap bytes; raises LocalFileError saying why not."""
+    """The bytes of a regular file of at most cap bytes (boundedread); raises LocalFileError saying why not."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        return read_bounded(path, cap)
+    except NotRegular as exc:
+        kind = next((word for test, word in _KINDS if test(exc.mode)), "not a regular file")
+        raise LocalFileError(f"is {kind}; expected a regular file") from None
+    except TooLarge:
+        raise LocalFileError(f"is larger than {_size(cap)}; expected a small text file") from None
     except OSError as exc:
         raise LocalFileError(f"cannot be read: {exc.strerror or type(exc).__name__}") from exc
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((word for test, word in _KINDS if test(mode)), "not a regular file")
-            raise LocalFileError(f"is {kind}; expected a regular file")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= cap:
-            chunk = os.read(fd, min(cap + 1 - size, 1024 * 1024))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise LocalFileError(f"cannot be read: {exc.strerror or type(exc).__name__}") from exc
-    finally:
-        os.close(fd)
-    if size > cap:
-        raise LocalFileError(f"is larger than {_size(cap)}; expected a small text file")
-    return b"".join(chunks)
 
 
 def read_local_text(path: str, cap: int) -> str:

@@ -97,18 +97,23 @@ def test_a_timeout_leaves_nothing_running_on_the_host(nothing_running_before, tm
         assert_nothing_left_running()
 
 
+def start_run_until_it_hangs(tmp_path: Path, inventory: Path) -> subprocess.Popen[str]:
+    """The suite in a subprocess, once the host runs its hung inspect (the hang fault's sleep), or 30 s."""
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
+                             f"--inventory={inventory}", f"--modules-dir={EXAMPLE_MODULES}"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any("sleep" in args for _, args in host_processes()):
+        time.sleep(0.05)
+    return proc
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_a_sigterm_of_the_run_leaves_nothing_running_on_the_host(nothing_running_before, tmp_path, scheme):
     inventory = write_inventory(tmp_path / "hosts.yaml", connection=connection(scheme), timeout=60)
     with fault("inspect", "hang"):
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
-                                 f"--inventory={inventory}", f"--modules-dir={EXAMPLE_MODULES}"], cwd=REPO,
-                                stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True,
-                                env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any("sleep" in args for _, args in host_processes()):
-            time.sleep(0.05)
+        proc = start_run_until_it_hangs(tmp_path, inventory)
         assert any("sleep" in args for _, args in host_processes()), "the run never reached the hung inspect"
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
@@ -136,14 +141,7 @@ def test_a_connection_lost_during_a_hung_command_leaves_that_command(nothing_run
     ends by itself (or writes, into a closed pipe). The retry on the new connection is ended by the timeout."""
     inventory = write_inventory(tmp_path / "hosts.yaml", connection=connection(scheme), timeout=4)
     with fault("inspect", "hang"):
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--reports-dir={tmp_path / 'reports'}",
-                                 f"--inventory={inventory}", f"--modules-dir={EXAMPLE_MODULES}"], cwd=REPO,
-                                stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True,
-                                env={k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any("sleep" in args for _, args in host_processes()):
-            time.sleep(0.05)
+        proc = start_run_until_it_hangs(tmp_path, inventory)
         [hung] = [pid for pid, args in host_processes() if args.startswith("sleep")]
         os.kill(session_of(hung), signal.SIGKILL)  # as the drop fault does, but while docker hangs
         output, _ = proc.communicate(timeout=60)
