@@ -162,17 +162,13 @@ def run_suite(tmp_path: Path, *args: str, inventory: Path | None = None, modules
                f"--inventory={inventory or INVENTORY}", *args, f"--modules-dir={modules or EXAMPLE_MODULES}"]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
     full_env.update(env or {})
-    def run_dirs() -> set[Path]:
-        return {p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")} \
-            if reports.is_dir() else set()
-
-    before = run_dirs()
+    before = run_dirs(reports)
     started = time.monotonic()
     done = subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
                           check=False)
     seconds = time.monotonic() - started
     # this run's own folder (reports/latest moves only with a run that observed its hosts)
-    new = sorted(run_dirs() - before)
+    new = sorted(run_dirs(reports) - before)
     assert len(new) <= 1, f"one run wrote several run folders: {new}"
     run_dir = new[0] if new else None
     plan = json.loads((run_dir / "plan.json").read_text()) if run_dir else None
