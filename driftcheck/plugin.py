@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -133,6 +134,11 @@ def _start_drift_run(config: pytest.Config, state: RunState) -> None:
     # -p no:junitxml: no xmlpath option, and a run folder without junit.xml
     if hasattr(config.option, "xmlpath") and not config.option.xmlpath and not config.option.collectonly:
         config.option.xmlpath = str(partial_dir(state.options.reports_dir, state.run_id) / "junit.xml")
+    if not _tb_given(config):
+        # pytest's FAILURES section in its default style rescans every report of the session for
+        # each failure (pytest issue 13360): quadratic in a run where most modules drift. Each
+        # failure is already one line (the verdict), so print it as one: --tb=line, unless asked.
+        config.option.tbstyle = "line"
     if state.options.format == "json":
         # stdout carries the plan alone: pytest's terminal (created after this hook) writes to
         # stderr; sys.stdout is given back once it exists (report.py).
@@ -162,6 +168,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     signals = config.stash.get(SIGNALS, None)
     if signals is not None:
         signals.restore()
+
+
+def _tb_given(config: pytest.Config) -> bool:
+    """Whether --tb (or --full-trace) was asked for: on the command line, in PYTEST_ADDOPTS or the ini."""
+    words = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+             *config.getini("addopts")]
+    return any(w == "--tb" or w.startswith("--tb=") or w in ("--full-trace", "--fulltrace") for w in words)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
