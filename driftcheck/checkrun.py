@@ -42,7 +42,7 @@ def drift_observations(request: pytest.FixtureRequest) -> Iterator[Observations]
     """The run's observations of its hosts; closing the session closes every connection."""
     state = request.config.stash[STATE]
     state.observations = Observations(state.hosts, ((o.check, state.subjects[n]) for n, o in state.outcomes.items()),
-                                      state.worker)
+                                      state.worker, state.options.max_connections)
     yield state.observations
     state.observations.close()
 

@@ -11,6 +11,9 @@ from typing import Any
 FORMATS = ("text", "json")
 #: seconds all local docker-compose calls of a run may take together (--compose-budget)
 DEFAULT_COMPOSE_BUDGET = 120.0
+#: hosts observed (connections open) at once, unless --max-connections says otherwise: a fleet of
+#: 50 hosts is observed in one wave, one of 500 in eight, never 500 sockets at once
+MAX_CONNECTIONS = 64
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ OPTIONS = (
            f"{DEFAULT_COMPOSE_BUDGET:g}"),
     Option("keep_runs", "--keep-runs", "DRIFT_KEEP_RUNS", "N", "keep the newest N run folders of the reports "
            "folder and remove older ones after the run (never latest's target); default: keep every run"),
+    Option("max_connections", "--max-connections", "DRIFT_MAX_CONNECTIONS", "N", "at most N hosts are observed at "
+           f"once, each over its own connection, closed once it has answered (default {MAX_CONNECTIONS})"),
 )
 
 
@@ -67,6 +72,8 @@ class RunOptions:
     compose_budget: float = DEFAULT_COMPOSE_BUDGET
     #: keep the newest N run folders (--keep-runs); None keeps every run
     keep_runs: int | None = None
+    #: at most this many hosts observed, connections open, at once
+    max_connections: int = MAX_CONNECTIONS
 
     @classmethod
     def build(cls, root: Path, cwd: Path, given: Mapping[str, Any], env: Mapping[str, str]) -> RunOptions:
@@ -87,13 +94,9 @@ class RunOptions:
         if fmt not in FORMATS:
             raise ValueError(f"--drift-format / DRIFT_FORMAT={fmt}: expected one of {', '.join(FORMATS)}")
         budget = _seconds(values["compose_budget"])
-        keep_runs = None
-        if values["keep_runs"] is not None:
-            text = str(values["keep_runs"]).strip()
-            if not (text.isascii() and text.isdigit() and int(text) >= 1):
-                raise ValueError(f"--keep-runs / DRIFT_KEEP_RUNS={values['keep_runs']}: expected a whole number "
-                                 "of run folders to keep, 1 or more")
-            keep_runs = int(text)
+        keep_runs = _whole("--keep-runs / DRIFT_KEEP_RUNS", values["keep_runs"], "run folders to keep")
+        max_connections = _whole("--max-connections / DRIFT_MAX_CONNECTIONS", values["max_connections"],
+                                 "hosts observed at once")
         plan_out = path("plan_out", None)
         if plan_out is not None and not plan_out.is_dir() and not plan_out.parent.is_dir():
             raise ValueError(f"--plan-out={plan_out}: expected a file in an existing folder, or a folder")
@@ -105,7 +108,7 @@ class RunOptions:
                    inventory=path("inventory", root / "hosts.yaml") or root, reports_dir=reports_dir,
                    plan_out=plan_out, compare_with=compare_with, compare_path=compare_path,
                    strict_images=values["strict_images"], format=fmt, compose_budget=budget,
-                   keep_runs=keep_runs)
+                   keep_runs=keep_runs, max_connections=max_connections or MAX_CONNECTIONS)
 
     def show(self, path: Path) -> str:
         """A path as messages show it: relative to the project where it lies inside it."""
@@ -127,3 +130,13 @@ def _seconds(text: str | None) -> float:
         raise ValueError(f"--compose-budget / DRIFT_COMPOSE_BUDGET={text}: expected seconds, a number above 0 and "
                          "at most 86400")
     return value
+
+
+def _whole(name: str, given: object, what: str) -> int | None:
+    """A whole number of at least 1, or None when not given; raises ValueError naming the option."""
+    if given is None:
+        return None
+    text = str(given).strip()
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise ValueError(f"{name}={given}: expected a whole number of {what}, 1 or more")
+    return int(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from driftcheck.errors import ManifestError, ObservationError
 from driftcheck.inventory import HostConfig, file_problems, load_inventory
 from driftcheck.manifest import Module, discover
 from driftcheck.observe import HostObserver
-from driftcheck.options import RunOptions
+from driftcheck.options import MAX_CONNECTIONS, RunOptions
 from driftcheck.plan import CheckOutcome, HostRecord, Plan, Problem, RunError
 from driftcheck.provenance import SourceProbe
 from driftcheck.records import WORKING_DIR_LABEL
@@ -177,9 +178,12 @@ class RunState:
 class Observations:
     """The run's observers, one per host: each host is observed once, all hosts at once."""
 
-    def __init__(self, hosts: dict[str, HostConfig], subjects: Iterable[tuple[str, Subject]], worker: bool):
+    def __init__(self, hosts: dict[str, HostConfig], subjects: Iterable[tuple[str, Subject]], worker: bool,
+                 max_connections: int = MAX_CONNECTIONS):
         self.hosts = hosts
         self.worker = worker
+        #: hosts observed (connections open) at once
+        self.max_connections = max(1, max_connections)
         self.wanted: dict[str, set[str]] = {}
         self.refs: dict[str, set[str]] = {}
         #: hosts with a selected image check (only those get a `docker image inspect`)
@@ -197,9 +201,11 @@ class Observations:
     def observer(self, host: str) -> HostObserver:
         """The host's observer once it has observed; the first call observes every selected host at once.
 
-        Hosts are observed concurrently, each in its own thread over its own connection, so a run
-        takes about as long as its slowest host. An xdist worker observes only the host asked
-        for: the hosts of its own tests (--dist loadgroup keeps each host on one worker).
+        Hosts are observed concurrently, each over its own connection, so a run takes about as
+        long as its slowest host: at most max_connections at once (--max-connections), each
+        connection closed as soon as its host has answered everything the run asks it. An xdist
+        worker observes only the host asked for: the hosts of its own tests (--dist loadgroup
+        keeps each host on one worker).
         """
         with self.lock:
             if host not in self.observers:
@@ -219,12 +225,27 @@ class Observations:
                     observer.images()
             except ObservationError:
                 pass  # cached by the observer: each affected check reports it
+            finally:
+                # Its answers are cached: the checks send nothing more, so its connection ends now.
+                observer.transport.close()
 
         if len(hosts) == 1:
             observe(self.observers[hosts[0]])
             return
-        threads = [threading.Thread(target=observe, args=(self.observers[h],), name=f"driftcheck-{h}", daemon=True)
-                   for h in hosts]
+        work: queue.SimpleQueue[HostObserver] = queue.SimpleQueue()
+        for host in hosts:
+            work.put(self.observers[host])
+
+        def drain() -> None:
+            while True:
+                try:
+                    observer = work.get_nowait()
+                except queue.Empty:
+                    return
+                observe(observer)
+
+        threads = [threading.Thread(target=drain, name=f"driftcheck-observe-{i}", daemon=True)
+                   for i in range(min(self.max_connections, len(hosts)))]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import select
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -125,6 +126,13 @@ class ParamikoRunner:
             end_remote(chan, 0)
         ssh, self.connection = self.connection, None
         if ssh is not None:
+            if isinstance(ssh.sock, socket.socket):
+                # The FIN now: paramiko's own thread holds the socket open until it next wakes (0.1 s
+                # later, or more on a busy machine), and --max-connections counts connections open.
+                try:
+                    ssh.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             ssh.close()
             close_proxy(ssh)
 

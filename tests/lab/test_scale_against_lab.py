@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support.lab import (
     DRIFT_MODULES,
     add_module,
     lab_connection,
+    labctl,
     logged_commands,
     run_suite,
     sshd_log_count,
@@ -80,3 +88,107 @@ def test_hosts_are_observed_concurrently(lab, tmp_path, mute_server):
     assert all(h["seconds"] >= 2 - 0.1 for h in run.plan["hosts"])
     # Sequential observation would need 6 s on top of start-up.
     assert run.seconds < 2 + 2.5, run.seconds
+
+
+def established(port: int) -> int:
+    """Connections to port that their client holds open, as the kernel sees them: client sockets
+    ESTABLISHED (shutdown or close turns one to FIN_WAIT at once, in the closing call itself)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if int(line.split()[2].rsplit(":", 1)[1], 16) == port and line.split()[3] == "01")
+
+
+@contextmanager
+def counting_proxy(target: int) -> Iterator[tuple[int, dict[str, int]]]:
+    """A loopback TCP proxy to target that counts the connections open at once, just after each accept."""
+    gauge = {"peak": 0, "accepted": 0}
+    lock = threading.Lock()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    port = int(server.getsockname()[1])
+    stop = threading.Event()
+
+    def pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle(client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", target))
+        back = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+        back.start()
+        pipe(client, upstream)
+        back.join()
+        client.close()
+        upstream.close()
+
+    def sample() -> None:
+        with lock:
+            gauge["peak"] = max(gauge["peak"], established(port))
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except OSError:
+                continue
+            gauge["accepted"] += 1
+            sample()
+            threading.Timer(0.05, sample).start()  # and once more, with whatever opened meanwhile
+            threading.Thread(target=handle, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port, gauge
+    finally:
+        stop.set()
+        thread.join()
+        time.sleep(0.1)  # the last samples
+        server.close()
+
+
+def fleet(tmp_path, port: int, hosts: int):
+    """`hosts` inventory hosts, all the lab's sshd behind the proxy on port, one module each."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    inventory = write_inventory(tmp_path / "hosts.yaml")
+    data = yaml.safe_load(inventory.read_text())
+    key_type, key = (labctl.SSH / "host_ed25519.pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
+    for i in range(hosts):
+        add_module(modules, f"fleet-{i}", f"fleet{i}")
+        data["hosts"][f"fleet{i}"] = {**data["hosts"]["rs2000"], "connection": lab_connection(port),
+                                      "known_hosts": str(known)}
+    inventory.write_text(yaml.safe_dump(data))
+    return inventory, modules
+
+
+@pytest.mark.parametrize("limit", [2, 8])
+def test_max_connections_bounds_the_connections_open_at_once(lab, tmp_path, limit):
+    """Eight hosts behind a proxy that counts open TCP connections: never more than --max-connections
+    at once, and each closed once its host has answered (with 8 allowed, more than two overlap)."""
+    sshd_port = int((labctl.RUN / "sshd.port").read_text())
+    with counting_proxy(sshd_port) as (port, gauge):
+        inventory, modules = fleet(tmp_path, port, hosts=8)
+        run = run_suite(tmp_path, f"--max-connections={limit}", inventory=inventory, modules=modules)
+    assert run.rc == 1, run.output  # every module's container is missing: drift, not an error
+    assert [h["error"] for h in run.plan["hosts"]] == [None] * 8
+    statuses = {m["module"]: m["status"] for m in run.plan["modules"]}
+    assert {f"fleet-{i}" for i in range(8)} <= set(statuses), statuses
+    assert set(statuses.values()) == {"drift"}, statuses  # (the lab's own containers are orphans here)
+    assert gauge["accepted"] == 8, gauge
+    if limit < 8:
+        assert gauge["peak"] == limit, gauge
+    else:  # the gauge sees more than two at once when more are allowed (so the bound above is the option's doing)
+        assert gauge["peak"] > 2, gauge

@@ -49,6 +49,8 @@ def option_cases(lab):
         "keep_runs": ("1", lambda run: run.run_dir is not None and lab.run_dirs() == {run.run_dir}),
         "compose_budget": ("-1", lambda run: run.rc == 4 and "--compose-budget / DRIFT_COMPOSE_BUDGET=-1" in
                            run.stderr),
+        "max_connections": ("0", lambda run: run.rc == 4 and "--max-connections / DRIFT_MAX_CONNECTIONS=0" in
+                            run.stderr),
     }
 
 

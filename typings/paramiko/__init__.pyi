@@ -87,6 +87,7 @@ class Channel:
     def close(self) -> None: ...
 
 class Transport:
+    sock: socket.socket | ProxyCommand
     banner_timeout: float
     auth_timeout: float
     channel_timeout: float
