@@ -11,6 +11,11 @@ N=200 is measured over paramiko:// (the default) and again over ssh:// (the syst
 ControlMaster connection per host). `--only 200 --only "200 ssh://"` measures just those rows and prints
 them without writing bench/results.md. `--cache-ab 20` measures what pytest's cache provider (on in
 pytest.ini, for --lf/--ff/--sw) costs the N=200 run: 20 interleaved pairs with it and without it.
+
+Two more sections: many hosts (`--only fleet`: 1, 10 and 50 more lab hosts, fleet00 .. fleet49, each
+an sshd behind a delay proxy, 20 modules each, over both transports) and scale (`--only scale`:
+bench/scale.py, N = 200, 1000, 5000 modules in sync and all drifting with docker stubbed, beside bare
+pytest, with peak RSS per module).
 """
 
 from __future__ import annotations
@@ -31,11 +36,17 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "lab"))
+sys.path.insert(0, str(BENCH))
 import labctl  # noqa: E402
+import scale  # noqa: E402
 
 RUN = BENCH / "run"
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 HOSTS = ("bench-a", "bench-b", "bench-c")
+#: the many-hosts rows: up to 50 lab hosts (an sshd and a delay proxy each) of FLEET_SIZE modules
+FLEET_HOSTS = tuple(f"fleet{k:02d}" for k in range(50))
+FLEET_SIZES = (1, 10, 50)
+FLEET_SIZE = 20
 PROJECT = "bench"
 #: every bench container carries it, for the clean-up
 BENCH_LABEL = "driftcheck.bench=1"
@@ -81,13 +92,13 @@ def remove_containers() -> None:
         labctl.docker("rm", "--force", *ids.split())
 
 
-def start_hosts(delay_ms: int) -> dict[str, int]:
+def start_hosts(delay_ms: int, hosts: tuple[str, ...] = HOSTS) -> dict[str, int]:
     """An sshd per bench host, and a delay proxy in front of each; returns the proxied ports."""
     RUN.mkdir(parents=True, exist_ok=True)
     ports = {}
     key_type, key_b64 = (labctl.SSH / "host_ed25519.pub").read_text().split()[:2]
     known = []
-    for host in HOSTS:
+    for host in hosts:
         sshd_port = labctl.start_sshd(f"sshd-{host}", command_log(host))
         proxy_port = labctl.free_port()
         pidfile = RUN / f"proxy-{host}.pid"
@@ -97,12 +108,13 @@ def start_hosts(delay_ms: int) -> dict[str, int]:
         labctl.wait_for(lambda p=proxy_port: labctl.listening(p), f"delay proxy for {host}")
         ports[host] = proxy_port
         known.append(f"[127.0.0.1]:{proxy_port} {key_type} {key_b64}")
-    (RUN / "known_hosts").write_text("\n".join(known) + "\n")
+    with open(RUN / "known_hosts", "a") as handle:
+        handle.write("\n".join(known) + "\n")
     return ports
 
 
-def stop_hosts() -> None:
-    for host in HOSTS:
+def stop_hosts(hosts: tuple[str, ...] = HOSTS) -> None:
+    for host in hosts:
         labctl.stop_pid(RUN / f"proxy-{host}.pid", f"delay proxy for {host}")
         labctl.stop_pid(labctl.RUN / f"sshd-{host}.pid", f"sshd-{host}")
 
@@ -121,15 +133,18 @@ def write_inventory(ports: dict[str, int], path: Path = RUN / "inventory.yaml", 
     return path
 
 
-def write_modules(name: str, layout: dict[str, range]) -> Path:
-    folder = RUN / f"modules-{name}"
+def write_modules(name: str, layout: dict[str, range], prefix: bool = False) -> Path:
+    """Modules for the containers of each host's range; prefix: module names carry the host (hosts of
+    a fleet share the lab's containers)."""
+    folder = RUN / f"modules-{name.replace(' ', '-').replace('/', '')}"
     if folder.exists():
         subprocess.run(["rm", "-rf", str(folder)], check=True)
     for host, indices in layout.items():
         for i in indices:
-            (folder / service(i)).mkdir(parents=True)
-            (folder / service(i) / "module.yaml").write_text(
-                f"schema_version: 2\nname: {service(i)}\nhost: {host}\ncompose:\n  project: {project(i)}\n"
+            module = f"{host}-{service(i)}" if prefix else service(i)
+            (folder / module).mkdir(parents=True)
+            (folder / module / "module.yaml").write_text(
+                f"schema_version: 2\nname: {module}\nhost: {host}\ncompose:\n  project: {project(i)}\n"
                 f"  service: {service(i)}\nimage:\n  ref: {IMAGE}\n")
     return folder
 
@@ -237,18 +252,34 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="leave the bench containers in place")
     parser.add_argument("--only", action="append", metavar="ROW",
-                        help='measure only this row (10, 50, 200, 3x50, "200 ssh://"; repeatable) and print it, '
-                             "without writing bench/results.md")
+                        help='measure only this row (10, 50, 200, 3x50, "200 ssh://", or a whole section: scale, '
+                             "fleet; repeatable) and print it, without writing bench/results.md")
     parser.add_argument("--cache-ab", type=int, metavar="PAIRS",
                         help="only measure pytest's cache provider: PAIRS interleaved N=200 runs with and without it")
+    parser.add_argument("--scale-repeat", type=int, default=3, help="runs of each scale row up to N=1000")
+    parser.add_argument("--scale-big-repeat", type=int, default=1, help="runs of each scale row over N=1000")
+    parser.add_argument("--fleet-repeat", type=int, default=3, help="runs of each many-hosts row")
     args = parser.parse_args()
+    only = set(args.only or ())
+    if only and only <= {"scale"}:
+        print("\n".join(scale.render_rows(measure_scale(args))))
+        return 0
     assert labctl.status() == 0, "the lab is not up: run `make lab-up`"
     make_containers()
-    ports = start_hosts(args.delay_ms)
+    RUN.mkdir(parents=True, exist_ok=True)
+    (RUN / "known_hosts").unlink(missing_ok=True)
+    fleet = not args.cache_ab and (not only or "fleet" in only)
     try:
-        return cache_ab(args.cache_ab, ports) if args.cache_ab else measure(args, ports)
+        ports = start_hosts(args.delay_ms)
+        if args.cache_ab:
+            return cache_ab(args.cache_ab, ports)
+        if fleet:
+            ports.update(start_hosts(args.delay_ms, FLEET_HOSTS))
+        return measure(args, ports)
     finally:
         stop_hosts()
+        if fleet:
+            stop_hosts(FLEET_HOSTS)
         if not args.keep:
             remove_containers()
 
@@ -278,14 +309,39 @@ def cache_ab(pairs: int, ports: dict[str, int]) -> int:
     return 0
 
 
+def measure_scale(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The scale rows (bench/scale.py): docker stubbed, every host local://."""
+    return scale.measure_rows([200, 1000, 5000], args.scale_repeat, args.scale_big_repeat)
+
+
+def measure_fleet(args: argparse.Namespace, inventories: dict[str, Path]) -> list[dict[str, Any]]:
+    """H lab hosts of FLEET_SIZE modules each, per transport; the hosts share the lab's containers."""
+    rows = []
+    for transport in ("paramiko://", "ssh://"):
+        for size in FLEET_SIZES:
+            hosts = list(FLEET_HOSTS[:size])
+            layout = {host: range(FLEET_SIZE * k % MAX_N, FLEET_SIZE * k % MAX_N + FLEET_SIZE)
+                      for k, host in enumerate(hosts)}
+            modules = write_modules(f"fleet-{size}", layout, prefix=True)
+            inventory = inventories[transport]
+            run_suite(inventory, modules, hosts)  # warm the page cache and the lab
+            row = median_of(args.fleet_repeat, lambda i=inventory, m=modules, h=hosts: run_suite(i, m, h))
+            row.update(name=f"H={size} {transport}", transport=transport, n=size * FLEET_SIZE, hosts=size)
+            rows.append(row)
+            print(f"bench: {row['name']} done: observation {row['observation']:.2f}s, wall {row['wall']:.2f}s",
+                  flush=True)
+    return rows
+
+
 def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
+    only = set(args.only or ())
     inventories = {"paramiko://": write_inventory(ports),
                    "ssh://": write_inventory(ports, RUN / "inventory-ssh.yaml", scheme="ssh")}
     scenarios = [(f"{n}", {HOSTS[0]: range(n)}, "paramiko://") for n in (10, 50, 200)]
     scenarios.append(("3x50", {h: range(50 * k, 50 * (k + 1)) for k, h in enumerate(HOSTS)}, "paramiko://"))
     scenarios.append(("200 ssh://", {HOSTS[0]: range(200)}, "ssh://"))  # the same run, over the OpenSSH client
-    if args.only:
-        scenarios = [s for s in scenarios if s[0] in args.only]
+    if only:
+        scenarios = [s for s in scenarios if s[0] in only]
     rows = []
     for name, layout, transport in scenarios:
         inventory = inventories[transport]
@@ -298,8 +354,10 @@ def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
         suite.update(name=name, transport=transport, n=sum(len(r) for r in layout.values()), hosts=len(hosts))
         rows.append(suite)
         print(f"bench: {name} done: wall {suite['wall']:.2f}s", flush=True)
-    if args.only:
-        print("\n".join(render_rows(rows)))
+    fleet_rows = measure_fleet(args, inventories) if not only or "fleet" in only else []
+    scale_rows = measure_scale(args) if not only or "scale" in only else []
+    if only:
+        print("\n".join([*render_rows(rows), "", *render_fleet(fleet_rows), "", *scale.render_rows(scale_rows)]))
         return 0
     inventory = inventories["paramiko://"]
     collect_200 = statistics.median(
@@ -312,6 +370,7 @@ def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
     naive_wall, naive_commands = naive(ports, 200)
     single = {r["name"]: r for r in rows}
     table = render(rows, args, naive_wall, naive_commands, collect_200, single, refused_200)
+    table += render_scale_sections(fleet_rows, scale_rows, args)
     print(table)
     (BENCH / "results.md").write_text(table)
     INTERNALS.write_text(with_tables(INTERNALS.read_text(encoding="utf-8"), table), encoding="utf-8")
@@ -325,13 +384,62 @@ BEGIN, END = "<!-- bench tables: written by make bench (bench/bench.py) -->", "<
 
 def with_tables(text: str, results: str) -> str:
     """text with its bench block replaced by the results' tables: from the main table's header to the
-    line on the refused host."""
+    end (the many-hosts and scale sections included)."""
     lines = results.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("| N |"))
-    last = next(i for i, line in enumerate(lines) if line.startswith("N=200 on a host"))
+    last = len(lines) - 1
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     return f"{head}{BEGIN}\n" + "\n".join(lines[first:last + 1]) + f"\n{END}{tail}"
+
+
+def render_fleet(rows: list[dict[str, Any]]) -> list[str]:
+    """The many-hosts table: observation against one host of the same transport."""
+    if not rows:
+        return []
+    one = {r["transport"]: r for r in rows if r["hosts"] == 1}
+    out = ["| hosts | transport | modules | wall s | observation s | one host's observation s | ratio | "
+           "commands/host | connections/host | peak MiB |",
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        base = one[r["transport"]]["observation"]
+        out.append(f"| {r['hosts']} | {r['transport']} | {r['n']} | {r['wall']:.2f} | {r['observation']:.2f} | "
+                   f"{base:.2f} | {r['observation'] / base:.2f} | {r['commands']} | {r['connections']} | "
+                   f"{r['peak']:.0f} |")
+    return out
+
+
+def fleet_goals(rows: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
+    goals = []
+    for transport in ("paramiko://", "ssh://"):
+        mine = {r["hosts"]: r for r in rows if r["transport"] == transport}
+        if 1 in mine and max(mine) > 1:
+            top, one = mine[max(mine)], mine[1]
+            goals.append((f"{top['hosts']} hosts x {FLEET_SIZE} over {transport}: observation <= 1.5 x one host's",
+                          top["observation"] <= 1.5 * one["observation"],
+                          f"{top['observation']:.2f}s / {one['observation']:.2f}s = "
+                          f"{top['observation'] / one['observation']:.2f}"))
+    return goals
+
+
+def render_scale_sections(fleet_rows: list[dict[str, Any]], scale_rows: list[dict[str, Any]],
+                          args: argparse.Namespace) -> str:
+    out = ["### Many hosts (the lab)", "",
+           f"Up to {len(FLEET_HOSTS)} lab hosts, each its own sshd behind its own delay proxy ({args.delay_ms} ms "
+           f"each way), {FLEET_SIZE} modules a host (the hosts share the lab's dockerd and its containers); "
+           f"medians of {args.fleet_repeat}. Every host, sshd and `docker` CLI runs on this one machine, so the "
+           "server side of 50 hosts competes with the client for the same cores.", "",
+           *render_fleet(fleet_rows), "",
+           "### Scale (docker stubbed)", "",
+           f"Every host `local://`, a stub `docker` (bench/stubdocker.py) serving canned JSON; at most "
+           f"{scale.HOST_SIZE} modules a host. Medians of {args.scale_repeat} runs up to N=1000 and "
+           f"{args.scale_big_repeat} above (the N=5000 rows take the longest); bare pytest is measured in the "
+           "same run, alternating with the suite.", "",
+           *scale.render_rows(scale_rows), ""]
+    goals = fleet_goals(fleet_rows) + scale.goals(scale_rows)
+    out += ["| goal (issue 16) | met | measured |", "| --- | --- | --- |"]
+    out += [f"| {goal} | {'yes' if ok else 'NO'} | {measured} |" for goal, ok, measured in goals]
+    return "\n".join(out) + "\n"
 
 
 def render_rows(rows: list[dict[str, Any]]) -> list[str]:
