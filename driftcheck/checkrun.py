@@ -91,6 +91,8 @@ class Recorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         state = self.state
+        if report.when != "call" and report.passed:
+            return  # a passing set-up or teardown changes nothing: no JSON to read back, per check
         outcome = state.outcomes.get(report.nodeid)
         if outcome is None:
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from driftcheck import codes
@@ -159,13 +159,44 @@ def _mounts(raw: Any) -> tuple[tuple[str, str, str, bool], ...]:
     return tuple(sorted(found))
 
 
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _array_items(text: str) -> Iterator[Any]:
+    """The items of a JSON array, one at a time: json.loads of a fleet's `docker inspect` (megabytes
+    of JSON) would hold every raw record at once, env and all, where only their redacted form is kept."""
+    i = _skip(text, 0)
+    if text[i:i + 1] != "[":
+        raise ValueError("not a list")
+    i = _skip(text, i + 1)
+    if text[i:i + 1] == "]":
+        i += 1
+    else:
+        while True:
+            item, i = _DECODER.raw_decode(text, i)
+            yield item
+            i = _skip(text, i)
+            if text[i:i + 1] == "]":
+                i += 1
+                break
+            if text[i:i + 1] != ",":
+                raise ValueError("expected , or ] in the list")
+            i = _skip(text, i + 1)
+    if _skip(text, i) != len(text):
+        raise ValueError("extra data after the list")
+
+
+def _skip(text: str, i: int) -> int:
+    """The index of the first character at or after i that is not JSON whitespace."""
+    space = _SPACE.match(text, i)
+    return space.end() if space else i
+
+
 def parse_inspect(host: str, stdout: bytes) -> dict[str, ContainerObservation]:
     """`docker inspect --type container` JSON -> {name: redacted observation}."""
     try:
-        data = json.loads(stdout.decode("utf-8"))
-        if not isinstance(data, list):
-            raise ValueError("not a list")
-        containers = [_container(item) for item in data]
+        containers = [_container(item) for item in _array_items(stdout.decode("utf-8"))]
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         # `from None`: the raw output (env values included) must not ride along in a traceback.
         raise _invalid(host, "`docker inspect` printed JSON of an unexpected shape") from None

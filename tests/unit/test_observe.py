@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from driftcheck import allowlist
 from driftcheck.errors import ObservationError
-from driftcheck.observe import HostObserver, parse_inspect, parse_ps
+from driftcheck.observe import HostObserver, _array_items, parse_inspect, parse_ps
 from driftcheck.records import Output
 from tests.support.unit import calls, canned
 
@@ -318,3 +320,18 @@ def test_a_declared_tag_found_by_its_repo_tags_and_another_named_missing_is_an_o
                                                            b"Error: No such image: docker.io/lab/app:2\n"))])
     images = HostObserver(fake, [C_NAME], refs=["docker.io/lab/app:1", "docker.io/lab/app:2"]).images()
     assert set(images) == {IMAGE_ID}
+
+
+@pytest.mark.parametrize("text", ["[]", " [ ]\n", '[1, {"a": [2, "]"]} ,3]\n', "[1,]", "[1 2]", "[1] x", "{}", "", "[",
+                                  '[{"a": 1}]]', "[[]]", "[null]"])
+def test_inspect_items_are_read_one_at_a_time_as_json_would_read_the_list(text):
+    """parse_inspect reads a fleet's `docker inspect` item by item (issue 16: memory), with json's rules."""
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        expected = ValueError
+    try:
+        got = list(_array_items(text))
+    except ValueError:
+        got = ValueError
+    assert got == (expected if isinstance(expected, list) else ValueError)
