@@ -6,8 +6,9 @@ outcome for the plan (user_properties, so it reaches xdist's controller too). py
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -81,6 +82,27 @@ def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectO
             pytest.fail(verdict.failure(), pytrace=False)
 
     return judge
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
+    """A drift check's failure (its verdict, or its host's error) is reported from the frame that raised
+    it on: pytest would walk, and stat the file of, each of the two dozen frames of its own machinery
+    above it, for every failing check, to cut them off again (Function._traceback_filter). The report
+    is the same: the same frames, the same one line."""
+    excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, pytest.fail.Exception) and not excinfo.value.pytrace \
+            and "drift_check" in getattr(item, "fixturenames", ()) and isinstance(item, pytest.Function):
+        tb: TracebackType | None = excinfo.tb
+        if call.when == "call":
+            while tb is not None and tb.tb_frame.f_code is not item.function.__code__:
+                tb = tb.tb_next
+        else:
+            while tb is not None and tb.tb_frame.f_code.co_filename != __file__:
+                tb = tb.tb_next
+        if tb is not None:
+            call.excinfo = pytest.ExceptionInfo.from_exc_info((excinfo.type, excinfo.value, tb))
+    return (yield)
 
 
 class Recorder:

@@ -98,3 +98,23 @@ def test_verbose_and_report_chars_still_work(lab):
     assert "FAILED checks/test_container.py::test_image[wrong-tag] - Failed: IMAGE_TAG" in run.stdout
     assert any(line.endswith("Failed: IMAGE_TAG_MISMATCH image.ref: desired lab/app:1, observed lab/app:2")
                for line in lines), run.stdout
+
+
+def test_a_failing_checks_report_is_pytests_own(lab):
+    # The traceback of a failing check starts at the check's own frame (checkrun.py's makereport
+    # hook, so pytest does not walk and stat its own frames for each failure): what pytest reports
+    # is what it reported before, the check's line in checks/ and its one-line message.
+    lab.module("in-sync")
+    lab.module("wrong-tag")
+    lab.serve("in-sync", "wrong-tag")
+    run = lab.run("--tb=long")
+    assert run.rc == 1, run.output
+    report = json.loads((run.run_dir / "report.json").read_text())
+    failed = [t for t in report["tests"] if t["outcome"] == "failed"]
+    assert [t["nodeid"] for t in failed] == ["checks/test_container.py::test_image[wrong-tag]"]
+    crash = failed[0]["call"]["crash"]
+    lines = (lab.root / "checks" / "test_container.py").read_text().splitlines()
+    assert crash["path"].endswith("checks/test_container.py"), crash
+    assert lines[crash["lineno"] - 1].strip() == "drift_check()", crash
+    assert crash["message"].startswith("Failed: IMAGE_TAG_MISMATCH image.ref: desired lab/app:1"), crash
+    assert "IMAGE_TAG_MISMATCH image.ref: desired lab/app:1, observed lab/app:2" in run.stdout
