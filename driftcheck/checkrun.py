@@ -6,7 +6,7 @@ outcome for the plan (user_properties, so it reaches xdist's controller too). py
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -38,14 +38,20 @@ def _record(node: pytest.Item, kind: str, value: dict[str, Any]) -> None:
     node.user_properties.append((PROPERTY, json.dumps({"kind": kind, **value})))
 
 
-@pytest.fixture(scope="session")
-def drift_observations(request: pytest.FixtureRequest) -> Iterator[Observations]:
-    """The run's observations of its hosts; closing the session closes every connection."""
-    state = request.config.stash[STATE]
-    state.observations = Observations(state.hosts, ((o.check, state.subjects[n]) for n, o in state.outcomes.items()),
-                                      state.worker, state.options.max_connections)
-    yield state.observations
-    state.observations.close()
+def observations(state: RunState) -> Observations:
+    """The run's observations of its hosts, made by the first check (a plain function, not a session
+    fixture: one fixture less to look up per check); the session's end closes every connection."""
+    if state.observations is None:
+        state.observations = Observations(state.hosts, ((o.check, state.subjects[n])
+                                                        for n, o in state.outcomes.items()),
+                                          state.worker, state.options.max_connections)
+    return state.observations
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is not None and state.observations is not None:
+        state.observations.close()
 
 
 def _failure(error: ObservationError, of_host: bool) -> str:
@@ -57,15 +63,14 @@ def _failure(error: ObservationError, of_host: bool) -> str:
 
 
 @pytest.fixture
-def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectOnHost,
-                drift_observations: Observations) -> Callable[[], None]:
+def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectOnHost) -> Callable[[], None]:
     """Set-up observes what the check needs; calling it judges, records the verdict and fails on drift."""
     state = request.config.stash[STATE]
     node = request.node
     check = BY_NAME[check_name(node)]
     failure: str | None = None
     try:
-        observed = drift_observations.observed_for(check, drift_subject)
+        observed = observations(state).observed_for(check, drift_subject)
     except ObservationError as exc:
         _record(node, "error", {"code": exc.code, "message": exc.message})
         failure = _failure(exc, drift_observations.is_host_error(exc))

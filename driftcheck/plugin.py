@@ -125,6 +125,11 @@ def _start_drift_run(config: pytest.Config, state: RunState) -> None:
     if hasattr(config.option, "json_report"):
         config.option.json_report = True
         config.option.json_report_file = None  # saved atomically with the run's other artifacts
+        # Checks log nothing, and the libraries' loggers are quiet: no logging handler added and
+        # removed around each of the three phases of every check.
+        omit = config.option.json_report_omit
+        if isinstance(omit, list) and "log" not in omit:
+            omit.append("log")
     if state.worker:
         return
     if not config.option.collectonly:
@@ -203,7 +208,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _marks(state: RunState, check: str, subject: Subject) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.drift, pytest.mark.xdist_group(subject.host)]
+    # xdist_group only where it is read: an xdist worker's collection (--dist loadgroup); every mark
+    # is walked for skip/xfail marks once per check phase.
+    marks = [pytest.mark.drift, *([pytest.mark.xdist_group(subject.host)] if state.worker else [])]
     if isinstance(subject, Module):
         marks += [getattr(pytest.mark, t) for t in subject.tags]
         waiver = subject.waiver(check)
