@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -160,6 +161,9 @@ def _mounts(raw: Any) -> tuple[tuple[str, str, str, bool], ...]:
 
 
 _DECODER = json.JSONDecoder()
+#: one host's answer parsed at a time: the GIL runs one parser anyway, and hosts that answer together
+#: would otherwise hold every raw record of theirs at once (a fleet's peak memory)
+_PARSING = threading.Lock()
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
@@ -332,7 +336,10 @@ def _complete(host: str, what: str, kind: str, output: Output, asked: list[str],
         missing = named
     if not output.stdout.strip() and output.rc == 0:
         raise _invalid(host, f"`{what}` exited 0 but printed nothing")
-    found = parse(output.stdout) if output.stdout.strip() else {}
+    found: dict[str, T] = {}
+    if output.stdout.strip():
+        with _PARSING:
+            found = parse(output.stdout)
     answered = answers(found)
     left = [a for a in asked if a not in missing and not answered(a)]
     if left:

@@ -32,7 +32,7 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Why a module, a host or a check could not be answered: a code and one line."""
 
@@ -47,7 +47,7 @@ class Problem:
         return None if data is None else cls(data["code"], data["message"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckOutcome:
     """How one selected check (test_<check>[<module>]) ended."""
 

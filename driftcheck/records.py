@@ -43,7 +43,7 @@ def mount_entry(kind: str, source: str, destination: str, read_only: bool) -> st
     return f"{source}:{destination}{suffix}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LocalCompose:
     """What Compose on this machine makes of a module's service from the repo's compose file."""
 
@@ -55,7 +55,7 @@ class LocalCompose:
     network_mode: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Output:
     """What one remote command returned."""
 
@@ -67,7 +67,7 @@ class Output:
     stderr: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContainerObservation:
     """One container as `docker inspect --type container` showed it, redacted."""
 
@@ -114,7 +114,7 @@ class ContainerObservation:
         return ports - {p for p in ports if p.startswith(":::") and "0.0.0.0" + p[2:] in ports}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageObservation:
     """One image as `docker image inspect` showed it."""
 
@@ -126,7 +126,7 @@ class ImageObservation:
     repo_digests: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListedContainer:
     """One row of `docker ps --all`: every container on the host, with its compose labels."""
 

@@ -24,7 +24,7 @@ def _value_of(raw: Any) -> Value:
     raise ValueError(f"not a change value: {type(raw).__name__}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One difference between the repo and the host."""
 
@@ -49,7 +49,7 @@ class Change:
                    data.get("message"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Warning:
     """Something that could not be proven; never changes the exit code."""
 
@@ -66,7 +66,7 @@ class Warning:
         return cls(CODES[data["code"]], data["message"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of one check."""
 
