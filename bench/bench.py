@@ -47,6 +47,8 @@ HOSTS = ("bench-a", "bench-b", "bench-c")
 FLEET_HOSTS = tuple(f"fleet{k:02d}" for k in range(50))
 FLEET_SIZES = (1, 10, 50)
 FLEET_SIZE = 20
+#: the delay proxies this process started, by host
+PROXIES: dict[str, subprocess.Popen[bytes]] = {}
 PROJECT = "bench"
 #: every bench container carries it, for the clean-up
 BENCH_LABEL = "driftcheck.bench=1"
@@ -103,8 +105,9 @@ def start_hosts(delay_ms: int, hosts: tuple[str, ...] = HOSTS) -> dict[str, int]
         proxy_port = labctl.free_port()
         pidfile = RUN / f"proxy-{host}.pid"
         labctl.stop_pid(pidfile, f"delay proxy for {host}")
-        subprocess.Popen([PYTHON, str(BENCH / "delayproxy.py"), str(proxy_port), str(sshd_port), str(delay_ms),
-                          str(pidfile)], start_new_session=True, stdin=subprocess.DEVNULL)
+        PROXIES[host] = subprocess.Popen([PYTHON, str(BENCH / "delayproxy.py"), str(proxy_port), str(sshd_port),
+                                          str(delay_ms), str(pidfile)], start_new_session=True,
+                                         stdin=subprocess.DEVNULL)
         labctl.wait_for(lambda p=proxy_port: labctl.listening(p), f"delay proxy for {host}")
         ports[host] = proxy_port
         known.append(f"[127.0.0.1]:{proxy_port} {key_type} {key_b64}")
@@ -115,7 +118,17 @@ def start_hosts(delay_ms: int, hosts: tuple[str, ...] = HOSTS) -> dict[str, int]
 
 def stop_hosts(hosts: tuple[str, ...] = HOSTS) -> None:
     for host in hosts:
-        labctl.stop_pid(RUN / f"proxy-{host}.pid", f"delay proxy for {host}")
+        proxy = PROXIES.pop(host, None)
+        if proxy is not None:  # our child: reaped here, or stop_pid would wait 20 s on its zombie
+            proxy.terminate()
+            try:
+                proxy.wait(10)
+            except subprocess.TimeoutExpired:
+                proxy.kill()
+                proxy.wait()
+            (RUN / f"proxy-{host}.pid").unlink(missing_ok=True)
+        else:
+            labctl.stop_pid(RUN / f"proxy-{host}.pid", f"delay proxy for {host}")
         labctl.stop_pid(labctl.RUN / f"sshd-{host}.pid", f"sshd-{host}")
 
 
@@ -171,6 +184,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, float, str]
     output = proc.stdout.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    scale.CPU.append(usage.ru_utime + usage.ru_stime)
     return time.time() - started, proc.returncode, usage.ru_maxrss / 1024, output
 
 
@@ -192,7 +206,7 @@ def run_suite(inventory: Path, modules: Path, hosts: list[str], *args: str) -> d
     spans = phases["commands"]
     observation = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
     return {
-        "rc": rc, "wall": wall, "peak": peak, "output": output,
+        "rc": rc, "wall": wall, "peak": peak, "output": output, "cpu": scale.CPU[-1],
         "startup": phases["sessionstart"] - started,
         "collection": phases["collected"] - phases["sessionstart"],
         "observation": observation,
@@ -237,7 +251,7 @@ def median_of(repeat: int, measure: Callable[..., dict[str, Any]]) -> dict[str, 
     for run in runs:
         assert run["rc"] == 0, run["output"][-3000:]
     result = {key: statistics.median(r[key] for r in runs) for key in
-              ("wall", "startup", "collection", "observation", "report", "peak")}
+              ("wall", "startup", "collection", "observation", "report", "peak", "cpu")}
     result["commands"] = max(r["commands"] for r in runs)
     result["connections"] = max(r["connections"] for r in runs)
     return result
@@ -398,12 +412,13 @@ def render_fleet(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     one = {r["transport"]: r for r in rows if r["hosts"] == 1}
-    out = ["| hosts | transport | modules | wall s | observation s | one host's observation s | ratio | "
+    out = ["| hosts | transport | modules | wall s | suite CPU s | observation s | one host's observation s | ratio | "
            "commands/host | connections/host | peak MiB |",
-           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         base = one[r["transport"]]["observation"]
-        out.append(f"| {r['hosts']} | {r['transport']} | {r['n']} | {r['wall']:.2f} | {r['observation']:.2f} | "
+        out.append(f"| {r['hosts']} | {r['transport']} | {r['n']} | {r['wall']:.2f} | {r['cpu']:.2f} | "
+                   f"{r['observation']:.2f} | "
                    f"{base:.2f} | {r['observation'] / base:.2f} | {r['commands']} | {r['connections']} | "
                    f"{r['peak']:.0f} |")
     return out
@@ -428,7 +443,8 @@ def render_scale_sections(fleet_rows: list[dict[str, Any]], scale_rows: list[dic
            f"Up to {len(FLEET_HOSTS)} lab hosts, each its own sshd behind its own delay proxy ({args.delay_ms} ms "
            f"each way), {FLEET_SIZE} modules a host (the hosts share the lab's dockerd and its containers); "
            f"medians of {args.fleet_repeat}. Every host, sshd and `docker` CLI runs on this one machine, so the "
-           "server side of 50 hosts competes with the client for the same cores.", "",
+           "server side of 50 hosts competes with the client for the same cores. Suite CPU is the suite process's "
+           "user + system time with its reaped children (the ssh clients of ssh://).", "",
            *render_fleet(fleet_rows), "",
            "### Scale (docker stubbed)", "",
            f"Every host `local://`, a stub `docker` (bench/stubdocker.py) serving canned JSON; at most "
