@@ -73,7 +73,7 @@ def drift_check(request: pytest.FixtureRequest, drift_subject: Module | ProjectO
         observed = observations(state).observed_for(check, drift_subject)
     except ObservationError as exc:
         _record(node, "error", {"code": exc.code, "message": exc.message})
-        failure = _failure(exc, drift_observations.is_host_error(exc))
+        failure = _failure(exc, observations(state).is_host_error(exc))
     if failure is not None:  # outside the except: pytest would print the ObservationError too
         pytest.fail(printable(failure), pytrace=False)
     module = drift_subject if isinstance(drift_subject, Module) else None

@@ -92,7 +92,8 @@ def test_a_bad_file_is_one_clear_error(lab, command_log, tmp_path, scheme, case)
     assert "Traceback" not in run.output and "CHECK_FAILED" not in run.output, run.output
     last = Path(file).read_bytes().count(b"\n") if Path(file).is_file() else 0  # the line a bad byte ends
     port = (labctl.RUN / "sshd.port").read_text().strip()
-    expected = [part.format(file=file, port=port, last=last) for part in ((words,) if isinstance(words, str) else words)]
+    parts = (words,) if isinstance(words, str) else words
+    expected = [part.format(file=file, port=port, last=last) for part in parts]
     if at_load:
         [error] = run.plan["errors"]
         key = f"hosts.rs2000.{next(iter(over))}"
