@@ -126,7 +126,7 @@ class ParamikoRunner:
             end_remote(chan, 0)
         ssh, self.connection = self.connection, None
         if ssh is not None:
-            if isinstance(ssh.sock, socket.socket):
+            if isinstance(getattr(ssh, "sock", None), socket.socket):
                 # The FIN now: paramiko's own thread holds the socket open until it next wakes (0.1 s
                 # later, or more on a busy machine), and --max-connections counts connections open.
                 try:

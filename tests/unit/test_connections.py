@@ -104,5 +104,5 @@ def test_a_bad_max_connections_names_the_option_and_what_it_expects(value):
     given = {"max_connections": value} if value else {}
     env = {"DRIFT_MAX_CONNECTIONS": " "} if not value else {}
     with pytest.raises(ValueError, match=r"--max-connections / DRIFT_MAX_CONNECTIONS=.*expected a whole number "
-                                         r"of at least 1"):
+                                         r"of hosts observed at once, 1 or more"):
         build(given, env)
