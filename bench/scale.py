@@ -14,7 +14,8 @@ whole fleet, since one stub serves them all), ten modules a compose project, fou
   rescanned every report per failure.
 
 Bare pytest runs, in the same process set-up, as many trivial tests as the drift run has checks,
-with the same ini options and plugins (bench/bare). Peak RSS is the pytest process's maximum. CPU
+with the same ini options and plugins (bench/bare): pytest-json-report and junitxml write their
+files, as they do in a drift run, and each side starts with a fresh cache. Peak RSS is the pytest process's maximum. CPU
 is the process's user + system time: on a shared machine it moves far less than wall time.
 bench/bench.py calls `measure_rows`; run alone, this prints the scale table.
 """
@@ -127,16 +128,27 @@ def suite(folder: Path, *args: str) -> tuple[float, int, float, str]:
     env.update(DRIFT_INVENTORY=str(folder / "hosts.yaml"), DRIFT_MODULES_DIR=str(folder / "modules"),
                DRIFT_REPORTS_DIR=str(folder / "reports"), DOCKER_STUB_DIR=str(folder / "stub"),
                PATH=f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = timed([PYTHON, "-m", "pytest", "-q", *args], env)
+    # A cache of its own, fresh each run as bare pytest's: the checkout's would carry one row's
+    # failures into the next.
+    shutil.rmtree(folder / "cache", ignore_errors=True)
+    result = timed([PYTHON, "-m", "pytest", "-q", "-o", f"cache_dir={folder / 'cache'}", *args], env)
     shutil.rmtree(folder / "reports", ignore_errors=True)
     return result
 
 
 def bare(count: int, *args: str) -> tuple[float, int, float, str]:
+    """count trivial tests with the suite's ini options and the plugins a drift run turns on: its
+    report.json and junit.xml written to files, its cache fresh."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
     env["BENCH_BARE_ITEMS"] = str(count)
-    return timed([PYTHON, "-m", "pytest", "-q", "-c", str(BENCH / "bare" / "pytest.ini"), str(BENCH / "bare"),
-                  *args], env)
+    out = RUN / "bare"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    result = timed([PYTHON, "-m", "pytest", "-q", "-c", str(BENCH / "bare" / "pytest.ini"), "-o",
+                    f"cache_dir={out / 'cache'}", "--json-report", f"--json-report-file={out / 'report.json'}",
+                    f"--junitxml={out / 'junit.xml'}", str(BENCH / "bare"), *args], env)
+    shutil.rmtree(out, ignore_errors=True)
+    return result
 
 
 def measure(n: int, drift: bool, repeat: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,10 @@ def load_previous(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside path, then rename: readers see the old file or the new one."""
+def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write to a temp file beside path, then rename: readers see the old file or the new one.
+
+    data is the file's bytes, or its pieces in order (json_pieces): then the whole is never held."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -50,7 +53,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                handle.writelines(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -65,6 +71,25 @@ def write_atomic(path: Path, data: bytes) -> None:
 def to_json(obj: Any, indent: int | None = 2) -> bytes:
     # indent=None takes json's C encoder: report.json of a 200-module run is ~10x faster to write.
     return (json.dumps(obj, indent=indent, sort_keys=False) + "\n").encode("utf-8")
+
+
+def json_pieces(obj: Any) -> Iterator[bytes]:
+    """to_json(obj, indent=None), in pieces: each item of a list under a top-level key is encoded on
+    its own, so a report of 20,000 checks never exists as one string (nor as a copy of one)."""
+    if not (isinstance(obj, dict) and all(isinstance(key, str) for key in obj)):
+        yield to_json(obj, indent=None)
+        return
+    yield b"{"
+    for n, (key, value) in enumerate(obj.items()):
+        yield f"{', ' if n else ''}{json.dumps(key)}: ".encode()
+        if isinstance(value, list) and value:
+            yield b"["
+            for i, item in enumerate(value):
+                yield f"{', ' if i else ''}{json.dumps(item)}".encode()
+            yield b"]"
+        else:
+            yield json.dumps(value).encode()
+    yield b"}\n"
 
 
 class PlanOutNotWritten(OSError):
@@ -214,7 +239,7 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
         if junit is not None:
             write_atomic(partial / "junit.xml", junit)
         if report is not None:
-            write_atomic(partial / "report.json", to_json(report, indent=None))
+            write_atomic(partial / "report.json", json_pieces(report))
         write_atomic(partial / "index.html", render(plan))
         write_atomic(partial / "plan.json", plan_bytes)
         if plan_out is not None:  # before the rename: a run folder appears only with every copy written

@@ -126,11 +126,12 @@ class ParamikoRunner:
             end_remote(chan, 0)
         ssh, self.connection = self.connection, None
         if ssh is not None:
-            if isinstance(getattr(ssh, "sock", None), socket.socket):
+            sock = getattr(ssh, "sock", None)
+            if isinstance(sock, socket.socket):
                 # The FIN now: paramiko's own thread holds the socket open until it next wakes (0.1 s
                 # later, or more on a busy machine), and --max-connections counts connections open.
                 try:
-                    ssh.sock.shutdown(socket.SHUT_RDWR)
+                    sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
             ssh.close()

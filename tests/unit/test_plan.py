@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from driftcheck.artifacts import write_run
 from tests.support.unit import plan_json
 
@@ -277,3 +280,29 @@ def test_a_code_reported_on_two_checks_is_compared_where_either_was_checked_befo
     previous = {"run_id": "old", "changes": [], "checked": {"a": ["ports"]}}
     since = plan_json(checks, [], 1, previous)["since"]
     assert since["new"] == [{"module": "a", "code": "IGNORE_EXPIRED"}] and since["not_compared"] == []
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                       max_leaves=20)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.text(), JSONISH | st.lists(JSONISH, max_size=6), max_size=5) | JSONISH)
+def test_report_json_written_in_pieces_is_the_same_bytes(obj):
+    """report.json is written piece by piece (a fleet's report is never one string): the same bytes
+    as encoding it whole."""
+    from driftcheck.artifacts import json_pieces, to_json
+
+    assert b"".join(json_pieces(obj)) == to_json(obj, indent=None)
+
+
+def test_report_json_is_written_in_pieces_of_one_test_each(tmp_path):
+    from driftcheck.artifacts import json_pieces, write_atomic
+
+    report = {"created": 1.5, "tests": [{"nodeid": f"checks/test_container.py::test_image[m{i}]"} for i in range(1000)],
+              "plan": {"exit_code": 0}}
+    pieces = list(json_pieces(report))
+    assert max(len(p) for p in pieces) < 100 and len(pieces) > 1000
+    write_atomic(tmp_path / "report.json", iter(pieces))
+    assert json.loads((tmp_path / "report.json").read_text()) == report
