@@ -144,3 +144,14 @@ def test_the_faq_check_refuses_a_message_the_code_does_not_say() -> None:
     assert not is_real("NOT_A_CODE", shapes)
     assert faq_quotes("**`AUTH_FAILED`: `x` (ssh's words)**, **`y`** and `z`") == [
         ("AUTH_FAILED", False), ("x", True), ("y", False)]
+
+
+def test_the_readme_shows_the_scale_goals_of_the_last_results() -> None:
+    from bench import bench
+
+    readme = README.read_text()
+    results = (REPO / "bench" / "results.md").read_text()
+    assert bench.README == README and bench.GOALS_BEGIN in readme
+    assert bench.with_goals(readme, results) == readme, "run: make bench"
+    shown = readme.partition(bench.GOALS_BEGIN)[2].partition(bench.GOALS_END)[0]
+    assert shown.count("\n| ") >= 6, shown  # a row for each scale goal, met or not
