@@ -222,13 +222,18 @@ def write_plan_out(plan_out: Path, plan_bytes: bytes) -> None:
 
 
 def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | None,
-              junit: bytes | None, plan_out: Path | None, move_latest: bool) -> Path:
+              junit: bytes | Path | None, plan_out: Path | None, move_latest: bool) -> Path:
     """Write reports/<run-id>/{plan.json,report.json,junit.xml,index.html}, the --plan-out copy, then latest.
 
     The files are written into the hidden partial folder (prepare_run) that is renamed into place
     once all of them are on disk, so a reader (or an archiver) sees a whole run folder or none.
-    A failed --plan-out copy raises PlanOutNotWritten (and no run folder appears); reports/latest
-    that is not a symlink raises LatestNotALink after the run folder is in place.
+    A failed --plan-out copy raises PlanOutNotWritten (and no run folder appears; the partial folder
+    stays for the caller to write again without the copy, or discard); reports/latest that is not a
+    symlink raises LatestNotALink after the run folder is in place.
+
+    junit is the file's bytes, or the file junitxml wrote: already in the partial folder (the run's
+    own --junitxml), it stays there and is flushed to disk; elsewhere, it is copied in pieces. A run's
+    junit.xml is never read back whole.
     """
     run_id = str(plan["run_id"])
     run_dir = reports_dir / run_id
@@ -236,7 +241,11 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
     plan_bytes = to_json(plan)
     try:
         prepare_run(reports_dir, run_id)
-        if junit is not None:
+        if isinstance(junit, Path) and junit == partial / "junit.xml":
+            fsync_file(junit)
+        elif isinstance(junit, Path):
+            write_atomic(partial / "junit.xml", _pieces_of(junit))
+        elif junit is not None:
             write_atomic(partial / "junit.xml", junit)
         if report is not None:
             write_atomic(partial / "report.json", json_pieces(report))
@@ -246,12 +255,29 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
             write_plan_out(plan_out, plan_bytes)
         os.rename(partial, run_dir)
         _fsync_dir(reports_dir)
+    except PlanOutNotWritten:
+        raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     if move_latest:
         point_latest(reports_dir, run_id)
     return run_dir
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file another writer left (junitxml's) to disk before its folder is renamed into place."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pieces_of(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while piece := handle.read(size):
+            yield piece
 
 
 def _fsync_dir(path: Path) -> None:

@@ -136,10 +136,10 @@ def _save(config: pytest.Config, state: RunState, plan: Plan, writable: bool, mo
     xmlpath, ours = _junit(config, state)
     report = _with_plan(state.json_report, plan) if state.json_report is not None else None
     saved = Saved(None, (), None)
-    junit: bytes | None = None
+    junit: Path | None = None
     if writable:
         try:
-            junit = Path(xmlpath).read_bytes() if xmlpath and Path(xmlpath).is_file() else None
+            junit = Path(xmlpath) if xmlpath and Path(xmlpath).is_file() else None
             run_dir = write_run(options.reports_dir, plan.to_json(), report, junit, options.plan_out, move_latest)
             saved = Saved(run_dir, artifact_names(report is not None, junit is not None), None)
         except PlanOutNotWritten as exc:

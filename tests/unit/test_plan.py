@@ -250,10 +250,15 @@ def test_since_resolves_an_expired_waiver_only_when_the_waived_check_ran_again()
 def test_a_plan_out_that_cannot_be_written_leaves_no_run_folder(tmp_path):
     import pytest
 
+    from driftcheck.artifacts import PlanOutNotWritten, discard_run
+
     (tmp_path / "file").write_text("")
-    with pytest.raises(OSError):
+    with pytest.raises(PlanOutNotWritten):
         write_run(tmp_path / "reports", plan_of([check("a", "exists", "passed")]), None, None,
                   tmp_path / "file" / "plan.json", True)
+    # only the hidden partial folder, which the caller writes again without the copy, or discards
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [".r.partial"]
+    discard_run(tmp_path / "reports", "r")
     assert [p.name for p in (tmp_path / "reports").iterdir()] == []
 
 
@@ -306,3 +311,44 @@ def test_report_json_is_written_in_pieces_of_one_test_each(tmp_path):
     assert max(len(p) for p in pieces) < 100 and len(pieces) > 1000
     write_atomic(tmp_path / "report.json", iter(pieces))
     assert json.loads((tmp_path / "report.json").read_text()) == report
+
+
+def test_junitxmls_file_in_the_partial_folder_is_renamed_with_it_never_rewritten(tmp_path):
+    from driftcheck.artifacts import partial_dir, prepare_run
+
+    plan = plan_of([check("a", "exists", "passed")])
+    prepare_run(tmp_path, "r")
+    junit = partial_dir(tmp_path, "r") / "junit.xml"
+    junit.write_bytes(b"<testsuites/>" * 1000)
+    inode = junit.stat().st_ino
+    run_dir = write_run(tmp_path, plan, {}, junit, None, True)
+    assert (run_dir / "junit.xml").stat().st_ino == inode  # the same file: not read back, not written again
+    assert (run_dir / "junit.xml").read_bytes() == b"<testsuites/>" * 1000
+
+
+def test_a_junitxml_file_elsewhere_is_copied_in_pieces(tmp_path):
+    elsewhere = tmp_path / "mine.xml"
+    elsewhere.write_bytes(b"x" * (3 * (1 << 20) + 5))
+    run_dir = write_run(tmp_path / "reports", plan_of([]), {}, elsewhere, None, True)
+    assert (run_dir / "junit.xml").read_bytes() == elsewhere.read_bytes()
+
+
+def test_a_failed_plan_out_copy_leaves_the_partial_folder_for_the_second_write(tmp_path):
+    """report.py writes the run folder again without the copy that failed: junitxml's file, already
+    in the partial folder, must still be there."""
+    from driftcheck.artifacts import PlanOutNotWritten, partial_dir, prepare_run
+
+    prepare_run(tmp_path, "r")
+    junit = partial_dir(tmp_path, "r") / "junit.xml"
+    junit.write_bytes(b"<testsuites/>")
+    plan = plan_of([])
+    try:
+        (tmp_path / "a-file").write_text("")
+        write_run(tmp_path, plan, {}, junit, tmp_path / "a-file" / "copy.json", True)
+    except PlanOutNotWritten:
+        pass
+    else:
+        raise AssertionError("the copy was written")
+    assert not (tmp_path / "r").exists() and junit.is_file()
+    run_dir = write_run(tmp_path, plan, {}, junit, None, False)
+    assert (run_dir / "junit.xml").read_bytes() == b"<testsuites/>"
