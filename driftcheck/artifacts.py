@@ -73,9 +73,21 @@ def to_json(obj: Any, indent: int | None = 2) -> bytes:
     return (json.dumps(obj, indent=indent, sort_keys=False) + "\n").encode("utf-8")
 
 
-def json_pieces(obj: Any) -> Iterator[bytes]:
-    """to_json(obj, indent=None), in pieces: each item of a list under a top-level key is encoded on
-    its own, so a report of 20,000 checks never exists as one string (nor as a copy of one)."""
+def json_pieces(obj: Any, indent: int | None = None) -> Iterator[bytes]:
+    """to_json(obj, indent), in pieces of at most about 64 KiB, so a fleet's report (20,000 checks) or
+    plan is never one string, nor a copy of one. Without indent, each item of a list under a top-level
+    key is encoded on its own by json's C encoder; with it, json's own pieces are gathered."""
+    if indent is not None:
+        batch: list[str] = []
+        size = 0
+        for chunk in json.JSONEncoder(indent=indent).iterencode(obj):
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= PIECE:
+                yield "".join(batch).encode()
+                batch, size = [], 0
+        yield ("".join(batch) + "\n").encode()
+        return
     if not (isinstance(obj, dict) and all(isinstance(key, str) for key in obj)):
         yield to_json(obj, indent=None)
         return
@@ -90,6 +102,10 @@ def json_pieces(obj: Any) -> Iterator[bytes]:
         else:
             yield json.dumps(value).encode()
     yield b"}\n"
+
+
+#: about how many characters json_pieces gathers into one piece
+PIECE = 1 << 16
 
 
 class PlanOutNotWritten(OSError):
@@ -212,7 +228,7 @@ def plan_out_file(plan_out: Path) -> Path:
     return plan_out / "plan.json" if plan_out.is_dir() else plan_out
 
 
-def write_plan_out(plan_out: Path, plan_bytes: bytes) -> None:
+def write_plan_out(plan_out: Path, plan_bytes: bytes | Iterable[bytes]) -> None:
     """The --plan-out copy; PlanOutNotWritten when it cannot be written."""
     target = plan_out_file(plan_out)
     try:
@@ -238,7 +254,6 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
     run_id = str(plan["run_id"])
     run_dir = reports_dir / run_id
     partial = partial_dir(reports_dir, run_id)
-    plan_bytes = to_json(plan)
     try:
         prepare_run(reports_dir, run_id)
         if isinstance(junit, Path) and junit == partial / "junit.xml":
@@ -250,9 +265,9 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
         if report is not None:
             write_atomic(partial / "report.json", json_pieces(report))
         write_atomic(partial / "index.html", render(plan))
-        write_atomic(partial / "plan.json", plan_bytes)
+        write_atomic(partial / "plan.json", json_pieces(plan, indent=2))
         if plan_out is not None:  # before the rename: a run folder appears only with every copy written
-            write_plan_out(plan_out, plan_bytes)
+            write_plan_out(plan_out, json_pieces(plan, indent=2))
         os.rename(partial, run_dir)
         _fsync_dir(reports_dir)
     except PlanOutNotWritten:

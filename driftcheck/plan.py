@@ -167,12 +167,20 @@ class Plan:
     #: per module (orphans pseudo-modules included), the checks that ran to a verdict: what a later
     #: --compare-with can compare with
     checked: dict[str, list[str]] = field(default_factory=dict)
+    #: to_json's document, built once: a fleet's plan is read by the report, plan.json, the page, the
+    #: history and the terminal, and held by several of them at once (with_error starts anew)
+    _document: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return plan_document(run_id=self.run_id, started_at=self.started_at, finished_at=self.finished_at,
-                             exit_code=self.exit_code, modules=[m.to_json() for m in self.modules],
-                             errors=[e.to_json() for e in self.errors], hosts=[h.to_json() for h in self.hosts],
-                             since=self.since, source=self.source, checked=self.checked)
+        """plan.json's document: the same dict at each call, for reading only."""
+        if self._document is None:
+            object.__setattr__(self, "_document", plan_document(
+                run_id=self.run_id, started_at=self.started_at, finished_at=self.finished_at,
+                exit_code=self.exit_code, modules=[m.to_json() for m in self.modules],
+                errors=[e.to_json() for e in self.errors], hosts=[h.to_json() for h in self.hosts],
+                since=self.since, source=self.source, checked=self.checked))
+        assert self._document is not None
+        return self._document
 
     def with_error(self, error: RunError) -> Plan:
         """The plan with one more run error, its exit status decided again by the same rule."""

@@ -300,6 +300,7 @@ def test_report_json_written_in_pieces_is_the_same_bytes(obj):
     from driftcheck.artifacts import json_pieces, to_json
 
     assert b"".join(json_pieces(obj)) == to_json(obj, indent=None)
+    assert b"".join(json_pieces(obj, indent=2)) == to_json(obj)  # plan.json's form
 
 
 def test_report_json_is_written_in_pieces_of_one_test_each(tmp_path):
@@ -311,6 +312,8 @@ def test_report_json_is_written_in_pieces_of_one_test_each(tmp_path):
     assert max(len(p) for p in pieces) < 100 and len(pieces) > 1000
     write_atomic(tmp_path / "report.json", iter(pieces))
     assert json.loads((tmp_path / "report.json").read_text()) == report
+    indented = list(json_pieces(report, indent=2))
+    assert len(indented) > 1 and max(len(p) for p in indented) < 2 * (1 << 16)
 
 
 def test_junitxmls_file_in_the_partial_folder_is_renamed_with_it_never_rewritten(tmp_path):
