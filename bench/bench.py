@@ -465,16 +465,16 @@ def fleet_goals(rows: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
             goals.append((f"{top['hosts']} hosts x {FLEET_SIZE} over {transport}: observation <= 1.5 x one host's",
                           top["observation"] <= 1.5 * one["observation"],
                           f"{top['observation']:.2f}s / {one['observation']:.2f}s = "
-                          f"{top['observation'] / one['observation']:.2f}; the floor for {top['hosts']} hosts at "
-                          f"once is {top['floor'] / one['floor']:.2f} x one host's on this machine, and "
-                          f"observation ÷ floor is {one['observation'] / one['floor']:.2f} for one host, "
-                          f"{top['observation'] / top['floor']:.2f} for {top['hosts']}"))
+                          f"{top['observation'] / one['observation']:.2f}; the floor's own: {top['floor']:.2f}s / "
+                          f"{one['floor']:.2f}s = {top['floor'] / one['floor']:.2f} (observation ÷ floor "
+                          f"{one['observation'] / one['floor']:.2f} for one host, "
+                          f"{top['observation'] / top['floor']:.2f} for {top['hosts']})"))
     return goals
 
 
 def render_scale_sections(fleet_rows: list[dict[str, Any]], scale_rows: list[dict[str, Any]],
                           args: argparse.Namespace) -> str:
-    out = ["### Many hosts (the lab)", "",
+    out = ["", "### Many hosts (the lab)", "",
            f"Up to {len(FLEET_HOSTS)} lab hosts, each its own sshd behind its own delay proxy ({args.delay_ms} ms "
            f"each way), {FLEET_SIZE} modules a host (the hosts share the lab's dockerd and its containers); "
            f"medians of {args.fleet_repeat}. Every host, sshd and `docker` CLI runs on this one machine, so the "

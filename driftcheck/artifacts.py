@@ -74,9 +74,10 @@ def to_json(obj: Any, indent: int | None = 2) -> bytes:
 
 
 def json_pieces(obj: Any, indent: int | None = None) -> Iterator[bytes]:
-    """to_json(obj, indent), in pieces of at most about 64 KiB, so a fleet's report (20,000 checks) or
-    plan is never one string, nor a copy of one. Without indent, each item of a list under a top-level
-    key is encoded on its own by json's C encoder; with it, json's own pieces are gathered."""
+    """to_json(obj, indent), in pieces, so a fleet's report (20,000 checks) or plan is never one
+    string, nor a copy of one. Without indent, each item of a list under a top-level
+    key, or under a key of a dict there (report.json's plan), is encoded on its own by json's C encoder;
+    with it, json's own pieces are gathered."""
     if indent is not None:
         batch: list[str] = []
         size = 0
@@ -88,20 +89,26 @@ def json_pieces(obj: Any, indent: int | None = None) -> Iterator[bytes]:
                 batch, size = [], 0
         yield ("".join(batch) + "\n").encode()
         return
-    if not (isinstance(obj, dict) and all(isinstance(key, str) for key in obj)):
-        yield to_json(obj, indent=None)
-        return
-    yield b"{"
-    for n, (key, value) in enumerate(obj.items()):
-        yield f"{', ' if n else ''}{json.dumps(key)}: ".encode()
-        if isinstance(value, list) and value:
-            yield b"["
-            for i, item in enumerate(value):
-                yield f"{', ' if i else ''}{json.dumps(item)}".encode()
-            yield b"]"
-        else:
-            yield json.dumps(value).encode()
-    yield b"}\n"
+    yield from _pieces(obj, depth=3)
+    yield b"\n"
+
+
+def _pieces(value: Any, depth: int) -> Iterator[bytes]:
+    """json.dumps(value) in pieces: dicts split by key while depth lasts, a list there by item, each item
+    whole (a report's tests, its plan's modules)."""
+    if depth and isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        yield b"{"
+        for n, (key, item) in enumerate(value.items()):
+            yield f"{', ' if n else ''}{json.dumps(key)}: ".encode()
+            yield from _pieces(item, depth - 1)
+        yield b"}"
+    elif depth and isinstance(value, list) and value:
+        yield b"["
+        for i, item in enumerate(value):
+            yield f"{', ' if i else ''}{json.dumps(item)}".encode()
+        yield b"]"
+    else:
+        yield json.dumps(value).encode()
 
 
 #: about how many characters json_pieces gathers into one piece

@@ -307,9 +307,9 @@ def test_report_json_is_written_in_pieces_of_one_test_each(tmp_path):
     from driftcheck.artifacts import json_pieces, write_atomic
 
     report = {"created": 1.5, "tests": [{"nodeid": f"checks/test_container.py::test_image[m{i}]"} for i in range(1000)],
-              "plan": {"exit_code": 0}}
+              "plan": {"exit_code": 0, "modules": [{"module": f"m{i}", "status": "in sync"} for i in range(1000)]}}
     pieces = list(json_pieces(report))
-    assert max(len(p) for p in pieces) < 100 and len(pieces) > 1000
+    assert max(len(p) for p in pieces) < 100 and len(pieces) > 2000  # a test, or a module of the plan, a piece
     write_atomic(tmp_path / "report.json", iter(pieces))
     assert json.loads((tmp_path / "report.json").read_text()) == report
     indented = list(json_pieces(report, indent=2))
