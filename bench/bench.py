@@ -176,18 +176,6 @@ def counts(hosts: list[str]) -> dict[str, tuple[int, int]]:
     return result
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, float, str]:
-    """Run argv; return (wall seconds, exit status, peak RSS MiB, output)."""
-    started = time.time()
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    output = proc.stdout.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    scale.CPU.append(usage.ru_utime + usage.ru_stime)
-    return time.time() - started, proc.returncode, usage.ru_maxrss / 1024, output
-
-
 def suite_env(inventory: Path, modules: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
     env.update(DRIFT_INVENTORY=str(inventory), DRIFT_MODULES_DIR=str(modules),
@@ -199,7 +187,7 @@ def suite_env(inventory: Path, modules: Path) -> dict[str, str]:
 def run_suite(inventory: Path, modules: Path, hosts: list[str], *args: str) -> dict[str, Any]:
     before = counts(hosts)
     started = time.time()
-    wall, rc, peak, output = timed([PYTHON, "-m", "pytest", "-p", "phases", "-q", *args],
+    wall, rc, peak, output = scale.timed([PYTHON, "-m", "pytest", "-p", "phases", "-q", *args],
                                    suite_env(inventory, modules))
     after = counts(hosts)
     phases = json.loads((RUN / "phases.json").read_text())
@@ -238,7 +226,7 @@ def naive(ports: dict[str, int], n: int) -> tuple[float, int]:
     (RUN / "naive-modules.json").write_text(json.dumps(modules))
     env = dict(os.environ, BENCH_NAIVE_MODULES=str(RUN / "naive-modules.json"))
     before = counts([host])[host][0]
-    wall, rc, _, output = timed(
+    wall, rc, _, output = scale.timed(
         [PYTHON, "-m", "pytest", "-c", str(BENCH / "naive" / "pytest.ini"), str(BENCH / "naive"),
          f"--hosts=paramiko://driftlab@127.0.0.1:{ports[host]}",
          f"--ssh-identity-file={labctl.SSH / 'client_ed25519'}"], env)
@@ -305,11 +293,9 @@ def cache_ab(pairs: int, ports: dict[str, int]) -> int:
     env.pop("BENCH_PHASES")
 
     def cpu(*args: str) -> float:
-        proc = subprocess.Popen([PYTHON, "-m", "pytest", "-q", *args], cwd=REPO, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, args
-        return usage.ru_utime + usage.ru_stime
+        _, rc, _, output = scale.timed([PYTHON, "-m", "pytest", "-q", *args], env)
+        assert rc == 0, output[-3000:]
+        return scale.CPU[-1]
 
     cpu()  # warm the page cache and the lab
     on, off = [], []
@@ -386,12 +372,13 @@ def measure(args: argparse.Namespace, ports: dict[str, int]) -> int:
         return 0
     inventory = inventories["paramiko://"]
     collect_200 = statistics.median(
-        timed([PYTHON, "-m", "pytest", "--collect-only", "-q"],
+        scale.timed([PYTHON, "-m", "pytest", "--collect-only", "-q"],
               suite_env(inventory, RUN / "modules-200"))[0] for _ in range(args.repeat))
     unreachable = dict(ports, **{HOSTS[0]: labctl.free_port()})  # a port nothing listens on
     refused = write_inventory(unreachable, RUN / "inventory-refused.yaml")
     refused_200 = statistics.median(
-        timed([PYTHON, "-m", "pytest", "-q"], suite_env(refused, RUN / "modules-200"))[0] for _ in range(args.repeat))
+        scale.timed([PYTHON, "-m", "pytest", "-q"], suite_env(refused, RUN / "modules-200"))[0]
+        for _ in range(args.repeat))
     naive_wall, naive_commands = naive(ports, 200)
     single = {r["name"]: r for r in rows}
     table = render(rows, args, naive_wall, naive_commands, collect_200, single, refused_200)

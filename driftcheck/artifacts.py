@@ -264,7 +264,7 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
     try:
         prepare_run(reports_dir, run_id)
         if isinstance(junit, Path) and junit == partial / "junit.xml":
-            fsync_file(junit)
+            fsync(junit)
         elif isinstance(junit, Path):
             write_atomic(partial / "junit.xml", _pieces_of(junit))
         elif junit is not None:
@@ -276,7 +276,7 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
         if plan_out is not None:  # before the rename: a run folder appears only with every copy written
             write_plan_out(plan_out, json_pieces(plan, indent=2))
         os.rename(partial, run_dir)
-        _fsync_dir(reports_dir)
+        fsync(reports_dir)
     except PlanOutNotWritten:
         raise
     except BaseException:
@@ -287,23 +287,15 @@ def write_run(reports_dir: Path, plan: dict[str, Any], report: dict[str, Any] | 
     return run_dir
 
 
-def fsync_file(path: Path) -> None:
-    """Flush a file another writer left (junitxml's) to disk before its folder is renamed into place."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _pieces_of(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
     with open(path, "rb") as handle:
         while piece := handle.read(size):
             yield piece
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def fsync(path: Path) -> None:
+    """Flush a file (junitxml's, before its folder is renamed into place) or a folder's entries to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
